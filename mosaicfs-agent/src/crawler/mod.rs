@@ -1,0 +1,476 @@
+//! The crawler: walks the watch paths, compares each file with the index of
+//! stored documents, and writes what changed.
+//!
+//! Rules (see `docs/architecture.md`, "Crawler"):
+//! - the stat fast path: an unchanged `(export_path, size, mtime)` costs no
+//!   write;
+//! - symlinks are not followed during the walk; a symlink to a regular file
+//!   inside a watch path is indexed at the link's path, anything else is
+//!   skipped and counted;
+//! - an unreadable directory or file is logged and counted and the walk goes
+//!   on; files under it are not marked deleted, because not seeing them is
+//!   not evidence that they are gone;
+//! - a path that is not valid UTF-8 is indexed with a lossy `export_path`
+//!   and its exact bytes in `export_path_bytes`.
+
+mod index;
+mod writer;
+
+pub use index::{FileIndex, IndexEntry};
+pub use writer::Op;
+
+use base64::Engine;
+use mosaicfs_common::couch::{CouchClient, CouchError};
+use mosaicfs_common::documents::{FileDoc, FileStatus};
+use mosaicfs_common::retry::RetryPolicy;
+use mosaicfs_common::time::{self, Timestamp};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Documents per `_bulk_docs` request.
+pub const BATCH_SIZE: usize = 200;
+/// Files per message from the walking thread.
+const WALK_CHUNK: usize = 512;
+
+/// A regular file as found on disk.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The exact path bytes (the index key).
+    pub key: Vec<u8>,
+    /// Path as UTF-8 (lossy when needed).
+    pub export_path: String,
+    /// Base64 of the raw bytes when the path is not UTF-8.
+    pub export_path_bytes: Option<String>,
+    /// Parent directory.
+    pub export_parent: String,
+    /// Last component (lossy).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time.
+    pub mtime: Timestamp,
+    /// MIME type from the extension.
+    pub mime_type: Option<String>,
+}
+
+/// Counts of one crawl.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrawlStats {
+    /// Regular files found (including symlinks to files).
+    pub seen: u64,
+    /// Documents created.
+    pub new: u64,
+    /// Documents updated because size or mtime changed (or the file came back).
+    pub changed: u64,
+    /// Files whose document was already current.
+    pub unchanged: u64,
+    /// Documents marked deleted.
+    pub deleted: u64,
+    /// Entries not indexed by rule (symlinks out of the watch paths or to
+    /// directories, sockets, fifos, devices).
+    pub skipped: u64,
+    /// Files indexed whose path is not valid UTF-8.
+    pub non_utf8: u64,
+    /// Unreadable entries and failed writes.
+    pub errors: u64,
+    /// Write conflicts resolved by re-reading and re-applying.
+    pub conflicts: u64,
+}
+
+/// Called with the ids of each `_bulk_docs` request just before it is sent.
+/// Exists so tests can provoke a write conflict deterministically.
+#[doc(hidden)]
+pub type BeforeWriteHook = std::sync::Arc<
+    dyn Fn(Vec<String>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The result of a crawl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrawlSummary {
+    /// Counts.
+    pub stats: CrawlStats,
+    /// Wall time.
+    pub duration: Duration,
+    /// Whether the crawl was cut short by shutdown.
+    pub cancelled: bool,
+}
+
+impl std::fmt::Display for CrawlStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self;
+        write!(
+            f,
+            "seen={} new={} changed={} unchanged={} deleted={} skipped={} non_utf8={} errors={} conflicts={}",
+            s.seen,
+            s.new,
+            s.changed,
+            s.unchanged,
+            s.deleted,
+            s.skipped,
+            s.non_utf8,
+            s.errors,
+            s.conflicts,
+        )
+    }
+}
+
+impl std::fmt::Display for CrawlSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} duration_ms={}{}",
+            self.stats,
+            self.duration.as_millis(),
+            if self.cancelled {
+                " cancelled=true"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// Crawls one node's watch paths into its local CouchDB.
+pub struct Crawler {
+    db: CouchClient,
+    node_id: String,
+    watch_paths: Vec<PathBuf>,
+    index: FileIndex,
+    generation: u32,
+    retry: RetryPolicy,
+    hook: Option<BeforeWriteHook>,
+}
+
+enum WalkMsg {
+    Files(Vec<Observed>),
+}
+
+#[derive(Default)]
+struct WalkReport {
+    skipped: u64,
+    non_utf8: u64,
+    errors: u64,
+    /// Directories (or watch roots) whose contents were not fully read.
+    incomplete: Vec<PathBuf>,
+}
+
+impl Crawler {
+    /// Loads the index of this node's documents and returns a crawler.
+    pub async fn new(
+        db: CouchClient,
+        node_id: &str,
+        watch_paths: Vec<PathBuf>,
+    ) -> Result<Crawler, CouchError> {
+        let started = Instant::now();
+        let index = FileIndex::load(&db, node_id).await?;
+        tracing::info!(
+            node_id,
+            operation = "load_index",
+            documents = index.len(),
+            malformed = index.malformed,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "loaded file index"
+        );
+        Ok(Crawler {
+            db,
+            node_id: node_id.to_string(),
+            watch_paths,
+            index,
+            generation: 0,
+            retry: RetryPolicy::standard(Some(6)),
+            hook: None,
+        })
+    }
+
+    /// Uses another retry policy for per-document write failures.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Crawler {
+        self.retry = retry;
+        self
+    }
+
+    #[doc(hidden)]
+    pub fn set_before_write_hook(&mut self, hook: BeforeWriteHook) {
+        self.hook = Some(hook);
+    }
+
+    /// The index (for tests and status).
+    pub fn index(&self) -> &FileIndex {
+        &self.index
+    }
+
+    /// One full crawl. Errors only when CouchDB is unreachable; everything
+    /// about individual files is counted in the summary.
+    pub async fn crawl(&mut self, cancel: &CancellationToken) -> Result<CrawlSummary, CouchError> {
+        let started = Instant::now();
+        self.generation = self.generation.wrapping_add(1).max(1);
+        let generation = self.generation;
+        let mut stats = CrawlStats::default();
+        let (tx, mut rx) = mpsc::channel::<WalkMsg>(16);
+        let roots = self.watch_paths.clone();
+        let walk_cancel = cancel.clone();
+        let node_id = self.node_id.clone();
+        let walker = tokio::task::spawn_blocking(move || walk(&roots, &tx, &walk_cancel, &node_id));
+
+        let writer = writer::Writer {
+            db: &self.db,
+            node_id: &self.node_id,
+            retry: self.retry,
+            generation,
+            hook: self.hook.as_ref(),
+        };
+        let mut ops: Vec<Op> = Vec::with_capacity(BATCH_SIZE);
+        while let Some(WalkMsg::Files(files)) = rx.recv().await {
+            for file in files {
+                stats.seen += 1;
+                match self.index.get_mut(&file.key) {
+                    Some(e)
+                        if e.status == FileStatus::Active
+                            && e.size == file.size
+                            && e.mtime
+                                == (
+                                    file.mtime.timestamp(),
+                                    file.mtime.timestamp_subsec_nanos(),
+                                ) =>
+                    {
+                        e.seen_gen = generation;
+                        stats.unchanged += 1;
+                    }
+                    Some(e) => {
+                        e.seen_gen = generation;
+                        stats.changed += 1;
+                        let id = Some(e.id.clone());
+                        ops.push(Op::Upsert { file, id });
+                    }
+                    None => {
+                        stats.new += 1;
+                        ops.push(Op::Upsert { file, id: None });
+                    }
+                }
+                if ops.len() >= BATCH_SIZE {
+                    let r = writer
+                        .flush(std::mem::take(&mut ops), &mut self.index)
+                        .await?;
+                    stats.errors += r.failed as u64;
+                    stats.conflicts += r.conflicts as u64;
+                }
+            }
+        }
+        let report = walker.await.unwrap_or_else(|e| {
+            tracing::error!(node_id = %self.node_id, error = %e, operation = "crawl", "walker thread failed");
+            WalkReport { errors: 1, incomplete: self.watch_paths.clone(), ..Default::default() }
+        });
+        stats.skipped = report.skipped;
+        stats.non_utf8 = report.non_utf8;
+        stats.errors += report.errors;
+        let cancelled = cancel.is_cancelled();
+
+        // Files we did not see are gone, unless we could not look.
+        if !cancelled {
+            let gone: Vec<(Vec<u8>, String)> = self
+                .index
+                .unseen_active(generation)
+                .filter(|(key, _)| {
+                    let p = Path::new(OsStr::from_bytes(key));
+                    self.watch_paths.iter().any(|w| p.starts_with(w))
+                        && !report.incomplete.iter().any(|d| p.starts_with(d))
+                })
+                .map(|(k, e)| (k.clone(), e.id.clone()))
+                .collect();
+            for (key, id) in gone {
+                ops.push(Op::Delete { key, id });
+                stats.deleted += 1;
+                if ops.len() >= BATCH_SIZE {
+                    let r = writer
+                        .flush(std::mem::take(&mut ops), &mut self.index)
+                        .await?;
+                    stats.errors += r.failed as u64;
+                    stats.conflicts += r.conflicts as u64;
+                }
+            }
+        }
+        if !ops.is_empty() {
+            let r = writer
+                .flush(std::mem::take(&mut ops), &mut self.index)
+                .await?;
+            stats.errors += r.failed as u64;
+            stats.conflicts += r.conflicts as u64;
+        }
+        let summary = CrawlSummary {
+            stats,
+            duration: started.elapsed(),
+            cancelled,
+        };
+        tracing::info!(node_id = %self.node_id, operation = "crawl",
+            duration_ms = summary.duration.as_millis() as u64, cancelled = summary.cancelled,
+            "crawl summary: {}", summary.stats);
+        Ok(summary)
+    }
+}
+
+/// The index key of a stored document: its exact path bytes.
+pub(crate) fn path_key_of_doc(file: &FileDoc) -> Vec<u8> {
+    if let Some(b64) = &file.source.export_path_bytes
+        && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64)
+    {
+        return bytes;
+    }
+    file.source.export_path.as_bytes().to_vec()
+}
+
+/// Describes a path found on disk.
+fn observe(path: &Path, meta: &std::fs::Metadata) -> (Observed, bool) {
+    let bytes = path.as_os_str().as_bytes();
+    let utf8 = std::str::from_utf8(bytes).is_ok();
+    let export_path = path.to_string_lossy().into_owned();
+    let export_parent = path
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mime_type = mime_guess::from_path(Path::new(&name))
+        .first_raw()
+        .map(str::to_owned);
+    let mtime = meta
+        .modified()
+        .map(time::from_system_time)
+        .unwrap_or_else(|_| time::from_system_time(std::time::UNIX_EPOCH));
+    (
+        Observed {
+            key: bytes.to_vec(),
+            export_path,
+            export_path_bytes: (!utf8)
+                .then(|| base64::engine::general_purpose::STANDARD.encode(bytes)),
+            export_parent,
+            name,
+            size: meta.len(),
+            mtime,
+            mime_type,
+        },
+        utf8,
+    )
+}
+
+/// Walks every root on a blocking thread and sends regular files in chunks.
+fn walk(
+    roots: &[PathBuf],
+    tx: &mpsc::Sender<WalkMsg>,
+    cancel: &CancellationToken,
+    node_id: &str,
+) -> WalkReport {
+    let mut report = WalkReport::default();
+    let canonical_roots: Vec<PathBuf> = roots
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect();
+    let mut chunk = Vec::with_capacity(WALK_CHUNK);
+    for root in roots {
+        match std::fs::metadata(root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                tracing::error!(node_id, path = %root.display(), operation = "crawl",
+                    "watch path is not a directory; skipping it");
+                report.errors += 1;
+                report.incomplete.push(root.clone());
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(node_id, path = %root.display(), error = %e, operation = "crawl",
+                    "watch path is inaccessible; its files keep their documents");
+                report.errors += 1;
+                report.incomplete.push(root.clone());
+                continue;
+            }
+        }
+        for entry in walkdir::WalkDir::new(root).follow_links(false) {
+            if cancel.is_cancelled() {
+                return report;
+            }
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let path = e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| root.clone());
+                    tracing::warn!(node_id, path = %path.display(), error = %e, operation = "crawl",
+                        "cannot read; skipping");
+                    report.errors += 1;
+                    report.incomplete.push(path);
+                    continue;
+                }
+            };
+            let ft = entry.file_type();
+            if ft.is_dir() {
+                continue;
+            }
+            let path = entry.path();
+            let meta = if ft.is_symlink() {
+                match symlink_target(path, &canonical_roots) {
+                    Some(m) => m,
+                    None => {
+                        tracing::debug!(node_id, path = %path.display(), operation = "crawl",
+                            "symlink not indexed (leads outside the watch paths, to a directory, or nowhere)");
+                        report.skipped += 1;
+                        continue;
+                    }
+                }
+            } else if ft.is_file() {
+                match entry.metadata() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let gone = e
+                            .io_error()
+                            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound);
+                        if !gone {
+                            tracing::warn!(node_id, path = %path.display(), error = %e,
+                                operation = "crawl", "cannot stat; skipping");
+                            report.errors += 1;
+                            report.incomplete.push(path.to_path_buf());
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                report.skipped += 1;
+                continue;
+            };
+            let (observed, utf8) = observe(path, &meta);
+            if !utf8 {
+                report.non_utf8 += 1;
+                tracing::warn!(node_id, path = %observed.export_path, operation = "crawl",
+                    "file name is not valid UTF-8; indexed with a lossy name and its exact bytes");
+            }
+            chunk.push(observed);
+            if chunk.len() >= WALK_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(WALK_CHUNK));
+                if tx.blocking_send(WalkMsg::Files(full)).is_err() {
+                    return report;
+                }
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(WalkMsg::Files(chunk));
+    }
+    report
+}
+
+/// The metadata of a symlink's target if the link may be indexed: it resolves
+/// to a regular file inside one of the (canonical) watch paths.
+fn symlink_target(path: &Path, canonical_roots: &[PathBuf]) -> Option<std::fs::Metadata> {
+    let target = std::fs::canonicalize(path).ok()?;
+    if !canonical_roots.iter().any(|r| target.starts_with(r)) {
+        return None;
+    }
+    let meta = std::fs::metadata(&target).ok()?;
+    meta.is_file().then_some(meta)
+}

@@ -1,0 +1,25 @@
+//! Shared ground for every MosaicFS component.
+//!
+//! - [`documents`]: the eleven CouchDB document types. Documents are a versioned
+//!   interface between programs of different versions: every struct keeps the
+//!   fields it does not know in `extra`, so a read-modify-write by an older
+//!   program never erases a newer field.
+//! - [`ids`]: the `_id` formats, which are load-bearing (replication filters and
+//!   range queries depend on their prefixes).
+//! - [`couch`]: a small CouchDB HTTP client (reqwest, rustls). Components speak
+//!   to CouchDB only through it, so any Apache CouchDB 3.x URL works.
+//! - [`retry`]: the one retry policy (1 s, ×2, 60 s cap, ±25 % jitter) used by
+//!   every network call.
+//! - [`replication`]: the design document with the replication filters.
+//!
+//! See `docs/architecture.md` for the contracts these types implement.
+#![warn(missing_docs)]
+
+pub mod couch;
+pub mod documents;
+pub mod ids;
+pub mod replication;
+pub mod retry;
+pub mod time;
+
+pub use documents::Document;

@@ -1,0 +1,239 @@
+//! The replication contract: the `_design/mosaicfs` document whose filter
+//! functions decide which documents travel in each flow, and the
+//! `_replicator` documents that run the flows.
+//!
+//! | flow | source → target | filter |
+//! |---|---|---|
+//! | 1 push | agent local → control plane | `mosaicfs/agent_push?node_id=` |
+//! | 2 pull | control plane → agent local | `mosaicfs/agent_pull?node_id=` |
+//! | 3 browser | control plane `mosaicfs` → `mosaicfs_browser` | `mosaicfs/browser` |
+//!
+//! Filters are design-document JavaScript functions with `query_params`, not
+//! Mango selectors: both Apache CouchDB 3 and pouchdb-server accept them
+//! (a `selector` crashes pouchdb-server 4.2.0).
+
+use crate::couch::{CouchClient, CouchError};
+use serde_json::{Value, json};
+
+/// `_id` of the design document holding the filters.
+pub const DESIGN_DOC_ID: &str = "_design/mosaicfs";
+/// Bumped whenever a filter changes; written into the design document.
+pub const DESIGN_VERSION: u32 = 1;
+
+/// Flow 1: what an agent pushes: its own node, status, utilization,
+/// notification, file and annotation documents, and nothing else.
+pub const AGENT_PUSH_FILTER: &str = r#"function (doc, req) {
+  var n = req.query.node_id;
+  if (!n) { return false; }
+  var id = doc._id;
+  if (id === 'node::' + n || id === 'status::' + n) { return true; }
+  if (id.indexOf('utilization::' + n + '::') === 0) { return true; }
+  if (id.indexOf('notification::' + n + '::') === 0) { return true; }
+  if (doc._deleted) { return false; }
+  if (doc.type === 'file' || doc.type === 'annotation') {
+    return !!doc.source && doc.source.node_id === n;
+  }
+  return false;
+}"#;
+
+/// Flow 2: what an agent pulls: everything it needs to evaluate and serve the
+/// virtual tree (files of every node, directories, nodes, labels,
+/// annotations), its own plugins and notifications; never credentials, other
+/// agents' status or utilization, or other nodes' plugins.
+pub const AGENT_PULL_FILTER: &str = r#"function (doc, req) {
+  var n = req.query.node_id;
+  if (!n) { return false; }
+  var id = doc._id;
+  if (id.indexOf('_design/') === 0) { return false; }
+  if (id.indexOf('credential::') === 0 || id.indexOf('status::') === 0 ||
+      id.indexOf('utilization::') === 0) { return false; }
+  if (id.indexOf('plugin::') === 0) { return id.indexOf('plugin::' + n + '::') === 0; }
+  if (id.indexOf('notification::') === 0) { return id.indexOf('notification::' + n + '::') === 0; }
+  return true;
+}"#;
+
+/// Flow 3: what the browser replica receives: everything but credentials and
+/// design documents.
+pub const BROWSER_FILTER: &str = r#"function (doc, req) {
+  var id = doc._id;
+  if (id.indexOf('_design/') === 0) { return false; }
+  if (id.indexOf('credential::') === 0) { return false; }
+  return true;
+}"#;
+
+/// The design document, as stored.
+pub fn design_document() -> Value {
+    json!({
+        "_id": DESIGN_DOC_ID,
+        "language": "javascript",
+        "mosaicfs_version": DESIGN_VERSION,
+        "filters": {
+            "agent_push": AGENT_PUSH_FILTER,
+            "agent_pull": AGENT_PULL_FILTER,
+            "browser": BROWSER_FILTER,
+        }
+    })
+}
+
+/// Installs or updates the design document; returns whether it wrote.
+pub async fn ensure_design_document(db: &CouchClient) -> Result<bool, CouchError> {
+    db.ensure_document(&design_document()).await
+}
+
+/// A continuous filtered replication to be run by a server's replicator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicationSpec {
+    /// `_replicator` document id.
+    pub id: String,
+    /// Source database URL, with credentials.
+    pub source: String,
+    /// Target database URL, with credentials.
+    pub target: String,
+    /// `ddoc/filter`.
+    pub filter: String,
+    /// Filter parameters.
+    pub query_params: Value,
+}
+
+impl ReplicationSpec {
+    /// Flow 1 for `node_id`.
+    pub fn agent_push(node_id: &str, local: &CouchClient, control_plane: &CouchClient) -> Self {
+        ReplicationSpec {
+            id: format!("mosaicfs-push-{node_id}"),
+            source: local.db_url_with_credentials(),
+            target: control_plane.db_url_with_credentials(),
+            filter: "mosaicfs/agent_push".into(),
+            query_params: json!({ "node_id": node_id }),
+        }
+    }
+
+    /// Flow 2 for `node_id`.
+    pub fn agent_pull(node_id: &str, local: &CouchClient, control_plane: &CouchClient) -> Self {
+        ReplicationSpec {
+            id: format!("mosaicfs-pull-{node_id}"),
+            source: control_plane.db_url_with_credentials(),
+            target: local.db_url_with_credentials(),
+            filter: "mosaicfs/agent_pull".into(),
+            query_params: json!({ "node_id": node_id }),
+        }
+    }
+
+    /// The `_replicator` document.
+    pub fn document(&self) -> Value {
+        json!({
+            "_id": self.id,
+            "source": self.source,
+            "target": self.target,
+            "continuous": true,
+            "create_target": false,
+            "filter": self.filter,
+            "query_params": self.query_params,
+        })
+    }
+}
+
+/// Writes the `_replicator` document unless an identical one exists. Fields
+/// the replicator adds (`_replication_state`, …) are ignored in the
+/// comparison, so an unchanged replication is not restarted; a changed one is
+/// updated in place, never deleted.
+pub async fn ensure_replication(
+    replicator: &CouchClient,
+    spec: &ReplicationSpec,
+) -> Result<bool, CouchError> {
+    let wanted = spec.document();
+    for _ in 0..5 {
+        let current = replicator.get_value(&spec.id).await?;
+        let mut doc = wanted.clone();
+        if let Some(cur) = &current {
+            let same = ["source", "target", "continuous", "filter", "query_params"]
+                .iter()
+                .all(|k| cur.get(k) == wanted.get(k));
+            if same {
+                return Ok(false);
+            }
+            // Update in place: CouchDB restarts the replication. (Deleting a
+            // running replication's document crashes pouchdb-server 4.2.0.)
+            if let (Some(o), Some(rev)) = (doc.as_object_mut(), cur.get("_rev")) {
+                o.insert("_rev".into(), rev.clone());
+            }
+            match replicator.put(&doc).await {
+                Ok(_) => return Ok(true),
+                Err(CouchError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(o) = doc.as_object_mut() {
+            o.remove("_rev");
+        }
+        match replicator.put(&doc).await {
+            Ok(_) => return Ok(true),
+            Err(CouchError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(CouchError::Conflict {
+        operation: "ensure replication".into(),
+        id: spec.id.clone(),
+    })
+}
+
+/// The state of one replication as the server reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationState {
+    /// `running`, `pending`, `crashing`, `error`, `failed`, `completed`
+    /// (CouchDB 3 scheduler) or `triggered`, `error`, `completed`
+    /// (replicators that record `_replication_state` in the document).
+    pub state: String,
+    /// Error text, if any.
+    pub error: Option<String>,
+}
+
+impl ReplicationState {
+    /// Whether the replication is healthy (running or waiting its turn).
+    pub fn is_healthy(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "running" | "triggered" | "pending" | "completed"
+        )
+    }
+}
+
+/// Reads a replication's state: CouchDB 3's `_scheduler/docs` first, then the
+/// `_replication_state` field of the document (older CouchDB and
+/// pouchdb-server). `None` if the server reports no state yet.
+pub async fn replication_state(
+    replicator: &CouchClient,
+    doc_id: &str,
+) -> Result<Option<ReplicationState>, CouchError> {
+    match replicator
+        .server_get(&["_scheduler", "docs", replicator.db_name(), doc_id])
+        .await
+    {
+        Ok(Some(v)) if v.get("state").is_some() => {
+            let state = v["state"].as_str().unwrap_or("unknown").to_string();
+            let error = v
+                .get("info")
+                .and_then(|i| i.get("error"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            return Ok(Some(ReplicationState { state, error }));
+        }
+        Ok(_) => {}
+        // Servers without a scheduler answer 400 or 404 here.
+        Err(e) if e.status().is_some() => {}
+        Err(e) => return Err(e),
+    }
+    let Some(doc) = replicator.get_value(doc_id).await? else {
+        return Ok(None);
+    };
+    Ok(doc
+        .get("_replication_state")
+        .and_then(Value::as_str)
+        .map(|s| ReplicationState {
+            state: s.to_string(),
+            error: doc
+                .get("_replication_state_reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }))
+}

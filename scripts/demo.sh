@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# The Phase 1 demo on one machine: an agent crawls a sample tree into its local
+# CouchDB, which replicates to the control plane's CouchDB (both pouchdb-server).
+#
+#   scripts/demo.sh [start]      build the agent, start everything, wait for the
+#                                file documents to reach the control plane
+#   scripts/demo.sh stop         stop the agent, then both servers
+#   scripts/demo.sh status       what is running and how many file documents
+#   scripts/demo.sh sample DIR   only create the sample tree in DIR; prints its file count
+#   scripts/demo.sh config       only print the agent.toml the demo would write
+#
+# Environment:
+#   MOSAICFS_DEMO_DIR         where everything lives       (default /tmp/mosaicfs-demo)
+#   MOSAICFS_DEMO_CP_PORT     control-plane CouchDB port   (default 5984)
+#   MOSAICFS_DEMO_AGENT_PORT  agent-local CouchDB port     (default 5985)
+#   MOSAICFS_DEMO_AGENT_BIN   use this agent binary instead of building one
+#   MOSAICFS_DEMO_TIMEOUT     seconds to wait for the documents (default 120)
+set -euo pipefail
+
+SCRIPT_NAME=demo.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DEMO_DIR="${MOSAICFS_DEMO_DIR:-/tmp/mosaicfs-demo}"
+case "$DEMO_DIR" in /*) ;; *) DEMO_DIR="$PWD/$DEMO_DIR" ;; esac
+case "$DEMO_DIR" in *'"'*|*\\*) die "MOSAICFS_DEMO_DIR must not contain quotes or backslashes" ;; esac
+CP_PORT="${MOSAICFS_DEMO_CP_PORT:-5984}"
+AGENT_PORT="${MOSAICFS_DEMO_AGENT_PORT:-5985}"
+TIMEOUT="${MOSAICFS_DEMO_TIMEOUT:-120}"
+DB_USER="admin"
+DB_PASSWORD=demo-password
+DB_NAME=mosaicfs
+
+COUCHDB_SH="$REPO_ROOT/scripts/couchdb.sh"
+CP_DIR="$DEMO_DIR/couchdb-control-plane"
+AGENT_DB_DIR="$DEMO_DIR/couchdb-agent"
+SAMPLE_DIR="$DEMO_DIR/sample"
+STATE_DIR="$DEMO_DIR/agent-state"
+CONFIG="$DEMO_DIR/agent.toml"
+AGENT_LOG="$DEMO_DIR/agent.log"
+AGENT_PID="$DEMO_DIR/agent.pid"
+CP_URL="http://127.0.0.1:$CP_PORT"
+AGENT_DB_URL="http://127.0.0.1:$AGENT_PORT"
+# _all_docs range for ids "file::" .. "file::\ufff0", URL-encoded.
+FILE_RANGE='startkey=%22file%3A%3A%22&endkey=%22file%3A%3A%EF%BF%B0%22'
+
+# make_sample_tree DIR — a few dozen files of varied types and sizes in nested
+# directories, with a space and non-ASCII characters in some names. Deterministic.
+make_sample_tree() {
+    local root=$1 i
+    rm -rf "$root"
+    mkdir -p "$root"/{documents/reports/2024,documents/notes,photos/holiday,music/albums/ambient,code/src,code/docs,archive/old,"projects/client work",projects/résumé-été}
+
+    : >"$root/empty.txt"
+    printf 'MosaicFS demo tree.\n' >"$root/README.md"
+    for i in 1 2 3 4 5 6; do
+        printf 'Quarterly report %d\n%s\n' "$i" "$(printf 'line of report text %.0s' $(seq 1 $((i * 20))))" \
+            >"$root/documents/reports/2024/report-q$i.txt"
+    done
+    for i in 1 2 3 4; do
+        printf '# Note %d\n\n- item a\n- item b\n' "$i" >"$root/documents/notes/note-$i.md"
+    done
+    printf 'id,name,size\n' >"$root/documents/inventory.csv"
+    for i in $(seq 1 500); do printf '%d,item-%d,%d\n' "$i" "$i" $((i * 37)) >>"$root/documents/inventory.csv"; done
+    printf '{"demo": true, "files": 3, "nested": {"ok": [1, 2, 3]}}\n' >"$root/documents/settings.json"
+
+    # "Photos" and "music": binary files of a few sizes (zeros compress, but that
+    # does not matter to a crawler).
+    for i in 1 2 3 4 5; do
+        head -c $((i * 48 * 1024)) /dev/zero | tr '\0' "\\$((i + 100))" >"$root/photos/holiday/IMG_000$i.jpg"
+    done
+    head -c $((2 * 1024 * 1024)) /dev/zero >"$root/photos/panorama.png"
+    for i in 1 2 3; do
+        head -c $((i * 300 * 1024)) /dev/zero >"$root/music/albums/ambient/track-0$i.flac"
+    done
+    head -c $((5 * 1024 * 1024)) /dev/zero >"$root/archive/old/backup-2019.tar.gz"
+    printf 'legacy\n' >"$root/archive/old/legacy.log"
+
+    printf 'fn main() {\n    println!("hello");\n}\n' >"$root/code/src/main.rs"
+    printf 'pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n' >"$root/code/src/lib.rs"
+    printf '[package]\nname = "sample"\n' >"$root/code/Cargo.toml"
+    printf '# Sample docs\n' >"$root/code/docs/index.md"
+    printf '#!/bin/sh\necho build\n' >"$root/code/build.sh"
+    chmod +x "$root/code/build.sh"
+
+    printf 'Proposal for the client.\n' >"$root/projects/client work/proposal draft.txt"
+    printf 'Meeting notes\n' >"$root/projects/client work/meeting notes 2024-03.md"
+    printf 'Curriculum vitæ\n' >"$root/projects/résumé-été/résumé.txt"
+    printf 'Ünïcödé ファイル\n' >"$root/projects/résumé-été/日本語ファイル.txt"
+    printf 'emoji name\n' >"$root/projects/résumé-été/notes-🚀.md"
+
+    find "$root" -type f | wc -l | tr -d ' '
+}
+
+agent_config() {
+    cat <<EOF
+# MosaicFS agent configuration
+control_plane_url = "https://localhost:8443"   # REST API (later phases)
+access_key_id = "MOSAICFS_0123456789ABCDEF"
+secret_key = "demo-secret-key"
+watch_paths = ["$SAMPLE_DIR"]
+state_dir = "$STATE_DIR"      # node_id file lives here
+crawl_interval_secs = 10       # demo only: re-crawl often (the default is 3600; the watcher arrives with issue #5)
+# node_id = "node-..."                            # optional; generated on first run into state_dir/node_id
+# friendly_name = "demo laptop"                   # optional, defaults to hostname
+
+[couchdb]                 # this agent's local CouchDB
+url = "$AGENT_DB_URL"
+database = "$DB_NAME"
+username = "$DB_USER"
+password = "$DB_PASSWORD"
+
+[replication]             # the control plane's CouchDB, replication target
+url = "$CP_URL"
+database = "$DB_NAME"
+username = "$DB_USER"
+password = "$DB_PASSWORD"
+EOF
+}
+
+# count_file_docs URL — number of file documents in URL/mosaicfs (empty on error).
+count_file_docs() {
+    curl -fsS --max-time 10 -u "$DB_USER:$DB_PASSWORD" "$1/$DB_NAME/_all_docs?$FILE_RANGE" 2>/dev/null \
+        | jq '.rows | length' 2>/dev/null
+}
+
+agent_running_pid() {
+    local pid
+    pid="$(cat "$AGENT_PID" 2>/dev/null)" || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+stop_all() {
+    local pid
+    # The agent goes first: on SIGTERM it marks its node offline in CouchDB.
+    if pid="$(agent_running_pid)"; then
+        log "stopping agent (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        if ! wait_for_pid_exit "$pid" 15; then
+            log "agent ignored SIGTERM for 15s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$AGENT_PID"
+    "$COUCHDB_SH" stop --dir "$AGENT_DB_DIR"
+    "$COUCHDB_SH" stop --dir "$CP_DIR"
+}
+
+create_db() {
+    local code
+    code="$(curl -sS -o /dev/null -w '%{http_code}' -u "$DB_USER:$DB_PASSWORD" -X PUT "$1/$DB_NAME")" || code=000
+    case "$code" in
+        201|202|412) ;;
+        *) die "creating $1/$DB_NAME failed (HTTP $code)" ;;
+    esac
+}
+
+cmd_start() {
+    stop_all
+    "$REPO_ROOT/scripts/install-deps.sh"
+
+    local agent_bin="${MOSAICFS_DEMO_AGENT_BIN:-}"
+    if [ -z "$agent_bin" ]; then
+        need_cmd cargo "install the Rust toolchain (https://rustup.rs)"
+        log "building mosaicfs-agent (release)..."
+        (cd "$REPO_ROOT" && cargo build --release -p mosaicfs-agent) || die "cargo build failed"
+        agent_bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/mosaicfs-agent"
+    fi
+    [ -x "$agent_bin" ] || die "agent binary $agent_bin not found"
+
+    # Every run starts from empty databases so the counts below mean something.
+    mkdir -p "$DEMO_DIR"
+    rm -rf "$CP_DIR" "$AGENT_DB_DIR" "$STATE_DIR"
+    rm -f "$AGENT_LOG"
+
+    "$COUCHDB_SH" start --port "$CP_PORT" --dir "$CP_DIR" --user "$DB_USER" --password "$DB_PASSWORD" >/dev/null \
+        || die "control-plane CouchDB did not start (port taken? set MOSAICFS_DEMO_CP_PORT)"
+    "$COUCHDB_SH" start --port "$AGENT_PORT" --dir "$AGENT_DB_DIR" --user "$DB_USER" --password "$DB_PASSWORD" >/dev/null \
+        || die "agent CouchDB did not start (port taken? set MOSAICFS_DEMO_AGENT_PORT)"
+    # The control plane's database exists before any agent connects (in
+    # production couchdb-init creates it); the agent's too, to keep the demo simple.
+    create_db "$CP_URL"
+    create_db "$AGENT_DB_URL"
+
+    local expected
+    expected="$(make_sample_tree "$SAMPLE_DIR")"
+    log "sample tree: $expected files in $SAMPLE_DIR"
+    mkdir -p "$STATE_DIR"
+    agent_config >"$CONFIG"
+
+    log "starting agent: $agent_bin run --config $CONFIG"
+    nohup "$agent_bin" run --config "$CONFIG" </dev/null >"$AGENT_LOG" 2>&1 &
+    local pid=$!
+    disown "$pid" 2>/dev/null || true
+    echo "$pid" >"$AGENT_PID"
+
+    local deadline=$((SECONDS + TIMEOUT)) count=""
+    while :; do
+        count="$(count_file_docs "$CP_URL" || true)"
+        [ "${count:-0}" -ge "$expected" ] && break
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$AGENT_LOG" >&2 || true
+            die "the agent exited early; log above ($AGENT_LOG). Servers left running; stop with: scripts/demo.sh stop"
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            tail -n 30 "$AGENT_LOG" >&2 || true
+            die "after ${TIMEOUT}s the control plane has ${count:-0} of $expected file documents (agent log: $AGENT_LOG). Still running; stop with: scripts/demo.sh stop"
+        fi
+        sleep 1
+    done
+
+    local summary
+    summary="$(grep -iE 'summary|crawl(ed)? (complete|finished|done)' "$AGENT_LOG" | tail -n 1 || true)"
+    cat <<EOF
+
+MosaicFS demo is running ($count of $expected file documents reached the control plane).
+
+  Control-plane CouchDB: $CP_URL   (Fauxton: $CP_URL/_utils)
+  Agent-local CouchDB:   $AGENT_DB_URL   (Fauxton: $AGENT_DB_URL/_utils)
+  Credentials:           $DB_USER / $DB_PASSWORD
+  Sample tree:           $SAMPLE_DIR
+  Agent config / log:    $CONFIG / $AGENT_LOG
+
+  Agent summary: ${summary:-(no summary line in the log yet)}
+
+Try:
+  curl -s -u $DB_USER:$DB_PASSWORD '$CP_URL/$DB_NAME/_all_docs?$FILE_RANGE' | jq '.rows | length'
+  curl -s -u $DB_USER:$DB_PASSWORD '$CP_URL/$DB_NAME/_all_docs?$FILE_RANGE&include_docs=true&limit=1' | jq '.rows[0].doc'
+  curl -s -u $DB_USER:$DB_PASSWORD '$CP_URL/$DB_NAME/_all_docs?startkey=%22node%3A%3A%22&endkey=%22node%3A%3A%EF%BF%B0%22&include_docs=true' | jq '.rows[].doc'
+  echo new > '$SAMPLE_DIR/new file.txt'    # the next crawl (within 10 s) indexes it and replicates it; the count grows
+
+Stop everything: scripts/demo.sh stop
+EOF
+}
+
+cmd_status() {
+    local pid
+    if pid="$(agent_running_pid)"; then echo "agent: running (pid $pid)"; else echo "agent: stopped"; fi
+    echo "control-plane CouchDB: $("$COUCHDB_SH" status --dir "$CP_DIR" || true)"
+    echo "agent CouchDB: $("$COUCHDB_SH" status --dir "$AGENT_DB_DIR" || true)"
+    echo "file documents on the control plane: $(count_file_docs "$CP_URL" || echo '?')"
+}
+
+case "${1:-start}" in
+    start) cmd_start ;;
+    stop) stop_all; log "demo stopped (data kept in $DEMO_DIR)" ;;
+    status) cmd_status ;;
+    sample) [ $# -eq 2 ] || die "usage: demo.sh sample DIR"; make_sample_tree "$2" ;;
+    config) agent_config ;;
+    -h|--help|help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2 ;;
+    *) die "unknown command '$1' (start|stop|status|sample|config)" ;;
+esac
