@@ -10,7 +10,6 @@
 
 pub mod config;
 pub mod crawler;
-mod merge;
 pub mod node;
 pub mod replication;
 

@@ -1,7 +1,6 @@
 //! This node's identity and its `node` document: the id file, the startup
 //! registration, the heartbeat and the offline mark on shutdown.
 
-use crate::merge::read_modify_write;
 use mosaicfs_common::couch::{CouchClient, CouchError};
 use mosaicfs_common::ids;
 use serde_json::{Value, json};
@@ -91,7 +90,7 @@ pub async fn write_node_status(
 ) -> Result<(), CouchError> {
     let id = ids::node_doc_id(&info.node_id);
     let now = mosaicfs_common::time::format(&mosaicfs_common::time::now());
-    read_modify_write(db, &id, |stored| {
+    db.update(&id, |stored| {
         let mut doc = stored.unwrap_or_else(|| {
             json!({
                 "_id": id,
@@ -103,7 +102,10 @@ pub async fn write_node_status(
                 "network_mounts": [],
             })
         });
-        let o = doc.as_object_mut().expect("node document is an object");
+        if !doc.is_object() {
+            doc = json!({ "_id": id, "type": "node" });
+        }
+        let o = doc.as_object_mut()?;
         o.insert("type".into(), json!("node"));
         o.insert("node_id".into(), json!(info.node_id));
         o.insert("friendly_name".into(), json!(info.friendly_name));

@@ -701,6 +701,41 @@ impl CouchClient {
         Ok(())
     }
 
+    /// Read-modify-write of one document with conflict retry. `update` gets
+    /// the stored JSON (so fields this version does not know are carried
+    /// over) and returns the document to write, or `None` to write nothing.
+    /// Returns the new revision, or `None` if nothing was written.
+    pub async fn update(
+        &self,
+        id: &str,
+        mut update: impl FnMut(Option<Value>) -> Option<Value>,
+    ) -> Result<Option<DocRev>, CouchError> {
+        const CONFLICT_ATTEMPTS: u32 = 8;
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let stored = self.get_value(id).await?;
+            let rev = stored.as_ref().and_then(|d| d.get("_rev")).cloned();
+            let Some(mut doc) = update(stored) else {
+                return Ok(None);
+            };
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("_id".into(), Value::String(id.to_string()));
+                match rev {
+                    Some(r) => o.insert("_rev".into(), r),
+                    None => o.remove("_rev"),
+                };
+            }
+            match self.put(&doc).await {
+                Ok(r) => return Ok(Some(r)),
+                Err(CouchError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CouchError::Conflict {
+            operation: "read-modify-write".into(),
+            id: id.into(),
+        })
+    }
+
     /// Writes `doc` (which has an `_id`) unless the stored version already has
     /// the same content; returns whether it wrote. Used for design documents
     /// and other documents owned by the code, whose content is compared

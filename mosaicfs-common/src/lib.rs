@@ -11,12 +11,15 @@
 //! - [`retry`]: the one retry policy (1 s, ×2, 60 s cap, ±25 % jitter) used by
 //!   every network call.
 //! - [`replication`]: the design document with the replication filters.
+//! - [`hmac`]: the request-signing canonical string shared by signers and
+//!   verifiers.
 //!
 //! See `docs/architecture.md` for the contracts these types implement.
 #![warn(missing_docs)]
 
 pub mod couch;
 pub mod documents;
+pub mod hmac;
 pub mod ids;
 pub mod replication;
 pub mod retry;

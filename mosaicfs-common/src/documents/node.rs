@@ -160,8 +160,13 @@ pub struct CredentialDoc {
     pub doc_type: CredentialTag,
     /// `MOSAICFS_{16 uppercase hex}`; safe to log.
     pub access_key_id: String,
-    /// PHC string of the Argon2id hash of the secret.
+    /// PHC string of the Argon2id hash of the secret (verifies logins).
     pub secret_key_hash: String,
+    /// Hex of the request-signing key derived from the secret
+    /// ([`crate::hmac::derive_signing_key`]); verifies HMAC-signed requests.
+    /// The secret cannot be recovered from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_key: Option<String>,
     /// Display name.
     pub name: String,
     /// Disabled credentials are rejected.

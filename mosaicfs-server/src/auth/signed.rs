@@ -1,0 +1,143 @@
+//! The HMAC-signed request extractor for `/api/agent/*` routes (canonical
+//! string in `mosaicfs_common::hmac` and `docs/architecture.md`). Each
+//! rejection is a 401 whose message names the check that failed, and is
+//! logged.
+
+use crate::error::ApiError;
+use crate::extract::body_error;
+use crate::state::AppState;
+use axum::extract::{FromRequest, Request};
+use bytes::Bytes;
+use mosaicfs_common::documents::CredentialDoc;
+use mosaicfs_common::hmac::{self, MAX_SKEW_SECS, TIMESTAMP_HEADER};
+use mosaicfs_common::ids;
+use sha2::{Digest, Sha256};
+
+/// Optional header with the hex SHA-256 of the body, so a tampered body is
+/// reported as such rather than as a bad signature.
+pub const BODY_HASH_HEADER: &str = "x-mosaicfs-content-sha256";
+
+/// A verified agent request and its body.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// The credential that signed the request.
+    pub access_key_id: String,
+    /// The raw body (already covered by the signature).
+    pub body: Bytes,
+}
+
+fn reject(check: &str, message: String) -> ApiError {
+    tracing::warn!(operation = "hmac_auth", check, error = %message, "signed request rejected");
+    ApiError::unauthorized(message)
+}
+
+impl FromRequest<AppState> for Agent {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Agent, ApiError> {
+        let (parts, body) = req.into_parts();
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let auth = header("authorization").ok_or_else(|| {
+            reject("header", "missing Authorization header; agent requests must be signed (MOSAICFS-HMAC-SHA256)".into())
+        })?;
+        let (key_id, signature) = hmac::parse_authorization(&auth).ok_or_else(|| {
+            reject(
+                "header",
+                "malformed Authorization header; expected `MOSAICFS-HMAC-SHA256 Credential=<key>, Signature=<hex>`".into(),
+            )
+        })?;
+        let (key_id, signature) = (key_id.to_string(), signature.to_string());
+        let ts_text = header(TIMESTAMP_HEADER)
+            .ok_or_else(|| reject("timestamp", format!("missing {TIMESTAMP_HEADER} header")))?;
+        let ts = chrono::DateTime::parse_from_rfc3339(&ts_text).map_err(|e| {
+            reject(
+                "timestamp",
+                format!("{TIMESTAMP_HEADER} {ts_text:?} is not RFC 3339: {e}"),
+            )
+        })?;
+        let skew = (chrono::Utc::now().timestamp() - ts.timestamp()).abs();
+        if skew > MAX_SKEW_SECS {
+            return Err(reject(
+                "timestamp",
+                format!(
+                    "timestamp {ts_text} is {skew} s away from the server clock (allowed ±{MAX_SKEW_SECS} s); check the agent's clock"
+                ),
+            ));
+        }
+        let cred: Option<CredentialDoc> = state
+            .db
+            .get(&ids::credential_id(&key_id))
+            .await
+            .map_err(|e| {
+                if matches!(e, mosaicfs_common::couch::CouchError::Decode { .. }) {
+                    reject("credential", format!("credential {key_id} is unreadable"))
+                } else {
+                    ApiError::from(e)
+                }
+            })?;
+        let cred =
+            cred.ok_or_else(|| reject("credential", format!("unknown access key {key_id}")))?;
+        if !cred.enabled {
+            return Err(reject(
+                "credential",
+                format!("access key {key_id} is disabled"),
+            ));
+        }
+        let key = cred
+            .hmac_key
+            .as_deref()
+            .and_then(|k| hex::decode(k).ok())
+            .ok_or_else(|| {
+                reject(
+                    "credential",
+                    format!("access key {key_id} has no signing key; recreate it"),
+                )
+            })?;
+
+        let limit = state.config.max_body_bytes;
+        let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("length limit") {
+                ApiError::too_large(format!("the body is larger than {limit} bytes"))
+            } else {
+                let _ = body_error;
+                ApiError::bad_request(format!("cannot read the body: {msg}"))
+            }
+        })?;
+        if let Some(claimed) = header(BODY_HASH_HEADER) {
+            let actual = hex::encode(Sha256::digest(&body));
+            if !claimed.eq_ignore_ascii_case(&actual) {
+                return Err(reject(
+                    "body",
+                    "body hash mismatch: the body differs from what was signed".into(),
+                ));
+            }
+        }
+        let path = parts.uri.path();
+        let query = parts.uri.query().unwrap_or_default();
+        if !hmac::verify(
+            &key,
+            &signature,
+            parts.method.as_str(),
+            path,
+            query,
+            &ts_text,
+            &body,
+        ) {
+            return Err(reject(
+                "signature",
+                "signature mismatch: method, path, query, timestamp or body differ from what was signed, or the secret is wrong".into(),
+            ));
+        }
+        Ok(Agent {
+            access_key_id: key_id,
+            body,
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! Server settings: command-line flags, each with a `MOSAICFS_*` variable.
+
+use clap::Parser;
+use mosaicfs_common::couch::CouchConfig;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The MosaicFS control plane: the REST API over TLS in front of CouchDB.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, env = "MOSAICFS_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Directory for the TLS certificate, the JWT signing key and the search index.
+    #[arg(
+        long,
+        env = "MOSAICFS_DATA_DIR",
+        default_value = "/var/lib/mosaicfs-server"
+    )]
+    pub data_dir: PathBuf,
+    /// CouchDB server URL.
+    #[arg(
+        long,
+        env = "MOSAICFS_COUCHDB_URL",
+        default_value = "http://127.0.0.1:5984"
+    )]
+    pub couchdb_url: String,
+    /// CouchDB database.
+    #[arg(long, env = "MOSAICFS_COUCHDB_DATABASE", default_value = "mosaicfs")]
+    pub couchdb_database: String,
+    /// CouchDB admin user.
+    #[arg(long, env = "MOSAICFS_COUCHDB_USER")]
+    pub couchdb_user: Option<String>,
+    /// CouchDB admin password.
+    #[arg(long, env = "MOSAICFS_COUCHDB_PASSWORD", hide_env_values = true)]
+    pub couchdb_password: Option<String>,
+    /// PEM certificate chain replacing the self-signed certificate (with --tls-key).
+    #[arg(long, env = "MOSAICFS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "MOSAICFS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Node id of the machine the server runs on; its files are served from
+    /// disk, other nodes' files through their transfer endpoints.
+    #[arg(long, env = "MOSAICFS_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "MOSAICFS_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Enables `DELETE /api/system/data` (wipes the database). Never in production.
+    #[arg(long, env = "MOSAICFS_DEVELOPER_MODE")]
+    pub developer_mode: bool,
+    /// Credential to create at first start when none exists, as
+    /// `ACCESS_KEY_ID:SECRET` (bootstrap; prefer `mosaicfs-server credentials create`).
+    #[arg(long, env = "MOSAICFS_BOOTSTRAP_CREDENTIAL", hide_env_values = true)]
+    pub bootstrap_credential: Option<String>,
+}
+
+impl ServerConfig {
+    /// CouchDB connection settings.
+    pub fn couch(&self) -> CouchConfig {
+        CouchConfig {
+            url: self.couchdb_url.clone(),
+            database: self.couchdb_database.clone(),
+            username: self.couchdb_user.clone(),
+            password: self.couchdb_password.clone(),
+        }
+    }
+}

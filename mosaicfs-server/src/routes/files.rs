@@ -1,0 +1,9 @@
+//! Routes: files. Filled by issue #3.
+
+use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The files routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}

@@ -1,0 +1,53 @@
+//! Files in the data directory that must stay private: the TLS key pair and
+//! the JWT signing key. Written once (temp file + rename, mode 0600) and
+//! reused at every start.
+
+use rand::Rng;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically with mode 0600.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secret"),
+        std::process::id()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The persistent JWT signing key (`{data_dir}/jwt.key`, 32 random bytes,
+/// hex), created on first start.
+pub fn jwt_key(data_dir: &Path) -> std::io::Result<Vec<u8>> {
+    let path = data_dir.join("jwt.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => hex::decode(text.trim()).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: not a hex key ({e}); delete it to generate a new one (all tokens become invalid)", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::rng().random();
+            write_private(&path, hex::encode(key).as_bytes())?;
+            tracing::info!(path = %path.display(), "generated the JWT signing key");
+            Ok(key.to_vec())
+        }
+        Err(e) => Err(e),
+    }
+}

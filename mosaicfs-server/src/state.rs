@@ -1,0 +1,40 @@
+//! Shared state handed to every handler.
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::ratelimit::LoginLimiter;
+use crate::config::ServerConfig;
+use crate::metrics::Metrics;
+use mosaicfs_common::couch::CouchClient;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Cheap to clone; everything inside is shared.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// Settings.
+    pub config: ServerConfig,
+    /// The control-plane database.
+    pub db: CouchClient,
+    /// JWT signing and verification.
+    pub jwt: JwtKeys,
+    /// Login attempts per IP.
+    pub login_limiter: LoginLimiter,
+    /// Logged-out token ids (jti → expiry, unix seconds); pruned as they expire.
+    pub revoked: Mutex<HashMap<String, i64>>,
+    /// Request metrics.
+    pub metrics: Metrics,
+    /// HTTP client for remote agents' transfer endpoints.
+    pub http: reqwest::Client,
+    /// SHA-256 fingerprint of the TLS certificate.
+    pub tls_fingerprint: String,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of mosaicfs-server over real HTTPS against a real
+//! CouchDB-protocol server. One test binary for the crate.
+
+mod common;
+
+mod core;
