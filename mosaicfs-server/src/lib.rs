@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod labels;
 pub mod metrics;
 pub mod routes;
 pub mod secrets;
@@ -117,6 +118,7 @@ pub async fn start(
         config,
     }));
     routes::credentials::bootstrap(&state).await?;
+    routes::vfs::ensure_root(&state).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, fingerprint = %tls.fingerprint, "mosaicfs-server listening (TLS)");
     let app = app(state);

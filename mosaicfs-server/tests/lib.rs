@@ -3,4 +3,10 @@
 
 mod common;
 
+mod agent_api;
+mod content;
 mod core;
+mod files;
+mod labels;
+mod nodes;
+mod vfs;

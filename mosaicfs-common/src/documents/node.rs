@@ -42,6 +42,10 @@ pub struct NodeDoc {
     /// First registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<Timestamp>,
+    /// Access key id of the credential this node's agent uses; the control
+    /// plane signs requests to this node's transfer endpoint with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
     /// Agent version string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<String>,

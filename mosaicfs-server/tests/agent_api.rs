@@ -1,0 +1,4 @@
+//! Tests: agent_api.
+
+#[allow(unused_imports)]
+use crate::common::*;

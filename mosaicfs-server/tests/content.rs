@@ -1,0 +1,4 @@
+//! Tests: content.
+
+#[allow(unused_imports)]
+use crate::common::*;

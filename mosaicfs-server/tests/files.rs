@@ -1,0 +1,4 @@
+//! Tests: files.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,4 @@
+//! Tests: labels.
+
+#[allow(unused_imports)]
+use crate::common::*;

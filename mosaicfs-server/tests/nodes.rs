@@ -1,0 +1,4 @@
+//! Tests: nodes.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,4 @@
+//! Tests: vfs.
+
+#[allow(unused_imports)]
+use crate::common::*;
