@@ -41,3 +41,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 "$REPO_ROOT/scripts/couchdb.sh" install
+# schemathesis (pinned in fuzz-api.sh) from PyPI, for the API fuzzing step.
+"$REPO_ROOT/scripts/fuzz-api.sh" install

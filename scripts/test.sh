@@ -5,7 +5,9 @@
 #   3. cargo clippy --workspace --all-targets -- -D warnings (skipped if MOSAICFS_TEST_SKIP_LINT=1)
 #   4. cargo nextest run --workspace  (cargo test --workspace without nextest);
 #      extra arguments are passed on, e.g. scripts/test.sh -E 'test(crawl)'
-#   5. docker-compose*.yml validation (docker compose config, else a YAML parse)
+#   5. scripts/fuzz-api.sh: schemathesis against a running server's OpenAPI
+#      (skipped if MOSAICFS_TEST_SKIP_FUZZ=1)
+#   6. docker-compose*.yml validation (docker compose config, else a YAML parse)
 # Integration tests start their own pouchdb-server through scripts/couchdb.sh.
 set -euo pipefail
 
@@ -89,11 +91,20 @@ MOSAICFS_TEST_COUCHDB_B=$(scripts/couchdb.sh start --port "$(free_port)" --dir "
 export MOSAICFS_TEST_COUCHDB_A MOSAICFS_TEST_COUCHDB_B
 log "test CouchDB servers: a=$MOSAICFS_TEST_COUCHDB_A b=$MOSAICFS_TEST_COUCHDB_B"
 
+# The agent's init tests run the real server binary.
+step "build server" cargo build "${locked[@]}" -p mosaicfs-server
+
 if cargo nextest --version >/dev/null 2>&1; then
     step "tests" cargo nextest run --workspace "${locked[@]}" --no-fail-fast "$@"
 else
     log "cargo-nextest not found; falling back to cargo test"
     step "tests" cargo test --workspace "${locked[@]}" --no-fail-fast "$@"
+fi
+
+if [ "${MOSAICFS_TEST_SKIP_FUZZ:-}" = 1 ]; then
+    log "MOSAICFS_TEST_SKIP_FUZZ=1: skipping the API fuzzing"
+else
+    step "fuzz-api" scripts/fuzz-api.sh
 fi
 
 step "compose" validate_compose

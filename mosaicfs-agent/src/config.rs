@@ -52,6 +52,32 @@ pub struct RawConfig {
     pub couchdb: Option<RawCouch>,
     /// The control plane's CouchDB (replication peer).
     pub replication: Option<RawCouch>,
+    /// The transfer endpoint; disabled when the table is absent.
+    pub transfer: Option<RawTransfer>,
+}
+
+/// The `[transfer]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransfer {
+    /// Address to listen on. Default `0.0.0.0:7847`.
+    pub listen: Option<String>,
+    /// Base URL peers use to reach it (`http://host:7847`). Default: derived
+    /// from `listen` (the host name when it listens on every address).
+    pub advertise_url: Option<String>,
+}
+
+/// Default port of the transfer endpoint.
+pub const DEFAULT_TRANSFER_PORT: u16 = 7847;
+
+/// Validated `[transfer]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferConfig {
+    /// Address to bind.
+    pub listen: std::net::SocketAddr,
+    /// Base URL to publish in the node document; `None` derives it from the
+    /// bound address.
+    pub advertise_url: Option<String>,
 }
 
 /// A `[couchdb]` or `[replication]` table.
@@ -95,6 +121,8 @@ pub struct Config {
     pub couchdb: CouchConfig,
     /// Control plane CouchDB.
     pub replication: CouchConfig,
+    /// The transfer endpoint, if enabled.
+    pub transfer: Option<TransferConfig>,
 }
 
 impl Config {
@@ -230,6 +258,11 @@ impl RawConfig {
         }
         let couchdb = couch(self.couchdb, "couchdb").map_err(|(f, m)| err(&f, m))?;
         let replication = couch(self.replication, "replication").map_err(|(f, m)| err(&f, m))?;
+        let transfer = self
+            .transfer
+            .map(transfer)
+            .transpose()
+            .map_err(|(f, m)| err(&f, m))?;
         Ok(Config {
             path: path.to_owned(),
             control_plane_url,
@@ -243,8 +276,36 @@ impl RawConfig {
             heartbeat_interval,
             couchdb,
             replication,
+            transfer,
         })
     }
+}
+
+fn transfer(raw: RawTransfer) -> Result<TransferConfig, (String, String)> {
+    let listen = match raw.listen {
+        None => std::net::SocketAddr::from(([0, 0, 0, 0], DEFAULT_TRANSFER_PORT)),
+        Some(l) => l.parse().map_err(|_| {
+            (
+                "transfer.listen".to_string(),
+                format!("{l:?} is not an address:port (e.g. \"0.0.0.0:7847\")"),
+            )
+        })?,
+    };
+    if let Some(url) = &raw.advertise_url {
+        check_url(url).map_err(|m| ("transfer.advertise_url".to_string(), m))?;
+        if !url.starts_with("http://") {
+            return Err((
+                "transfer.advertise_url".into(),
+                "must be http:// (transfers are plain HTTP in v1)".into(),
+            ));
+        }
+    }
+    Ok(TransferConfig {
+        listen,
+        advertise_url: raw
+            .advertise_url
+            .map(|u| u.trim_end_matches('/').to_string()),
+    })
 }
 
 fn couch(raw: Option<RawCouch>, table: &str) -> Result<CouchConfig, (String, String)> {
@@ -339,6 +400,30 @@ database = "mosaicfs"
         assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
         assert!(c.node_id.is_none());
         assert!(!c.friendly_name.is_empty());
+        assert_eq!(c.transfer, None, "no [transfer] table: disabled");
+    }
+
+    #[test]
+    fn transfer_table_parses_with_defaults() {
+        let c = parse(&format!("{SAMPLE}\n[transfer]\n")).unwrap();
+        let t = c.transfer.unwrap();
+        assert_eq!(t.listen, "0.0.0.0:7847".parse().unwrap());
+        assert_eq!(t.advertise_url, None);
+        let c = parse(&format!(
+            "{SAMPLE}\n[transfer]\nlisten = \"127.0.0.1:9000\"\nadvertise_url = \"http://nas.local:9000/\"\n"
+        ))
+        .unwrap();
+        let t = c.transfer.unwrap();
+        assert_eq!(t.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(t.advertise_url.as_deref(), Some("http://nas.local:9000"));
+        check_err(
+            &format!("{SAMPLE}\n[transfer]\nlisten = \"nowhere\"\n"),
+            "field `transfer.listen`",
+        );
+        check_err(
+            &format!("{SAMPLE}\n[transfer]\nadvertise_url = \"https://x:1\"\n"),
+            "field `transfer.advertise_url`",
+        );
     }
 
     #[test]

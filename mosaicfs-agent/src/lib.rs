@@ -10,8 +10,10 @@
 
 pub mod config;
 pub mod crawler;
+pub mod init;
 pub mod node;
 pub mod replication;
+pub mod transfer;
 
 use config::Config;
 use mosaicfs_common::couch::{CouchClient, CouchError};
@@ -29,7 +31,18 @@ pub enum AgentError {
     /// The local CouchDB could not be used.
     #[error("local CouchDB: {0}")]
     Couch(#[from] CouchError),
+    /// The transfer endpoint could not bind its address.
+    #[error("transfer endpoint: cannot listen on {addr}: {source}")]
+    TransferBind {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// The bind error.
+        source: std::io::Error,
+    },
 }
+
+/// Longest wait for open transfers at shutdown.
+const TRANSFER_DRAIN: Duration = Duration::from_secs(5);
 
 /// Longest time spent marking the node offline at shutdown.
 const OFFLINE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +57,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Agen
         watch_paths = ?config.watch_paths, "agent starting");
     local.ensure_db().await?;
 
+    // Bind before writing the node document, so the published endpoint is
+    // the one actually listening (port 0 in tests).
+    let transfer_listener = match &config.transfer {
+        Some(t) => Some(
+            tokio::net::TcpListener::bind(t.listen)
+                .await
+                .map_err(|source| AgentError::TransferBind {
+                    addr: t.listen,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let transfer_endpoint = match (&config.transfer, &transfer_listener) {
+        (Some(t), Some(l)) => Some(transfer::advertise_url(
+            t.advertise_url.as_deref(),
+            l.local_addr().unwrap_or(t.listen),
+        )),
+        _ => None,
+    };
+
     let info = NodeInfo {
         node_id: node_id.clone(),
         friendly_name: config.friendly_name.clone(),
@@ -52,10 +86,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Agen
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
+        access_key_id: config.access_key_id.clone(),
+        transfer_endpoint,
     };
     node::write_node_status(&local, &info, "online").await?;
 
     let tasks = CancellationToken::new();
+    let transfer_task = transfer_listener.map(|listener| {
+        let service = transfer::TransferService::new(
+            local.clone(),
+            &node_id,
+            &config.access_key_id,
+            &config.secret_key,
+            config.watch_paths.clone(),
+        );
+        tokio::spawn(transfer::serve(listener, service.router(), tasks.clone()))
+    });
     let heartbeat = tokio::spawn(heartbeat_loop(
         local.clone(),
         info.clone(),
@@ -83,6 +129,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Agen
     tasks.cancel();
     let _ = heartbeat.await;
     let _ = replication.await;
+    if let Some(t) = transfer_task {
+        // Graceful shutdown waits for open downloads; do not wait forever.
+        if tokio::time::timeout(TRANSFER_DRAIN, t).await.is_err() {
+            tracing::warn!(node_id = %node_id, "transfers still open at shutdown; dropping them");
+        }
+    }
     let offline = local.clone().with_retry(RetryPolicy::standard(Some(2)));
     match tokio::time::timeout(
         OFFLINE_TIMEOUT,

@@ -1,8 +1,10 @@
 //! `mosaicfs-agent`: parses arguments, sets up logging, runs the agent and
 //! maps the outcome to an exit code (0 ok, 1 runtime error, 2 bad config).
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use mosaicfs_agent::config::{Config, DEFAULT_CONFIG_PATH};
+use mosaicfs_agent::init::{InitArgs, Terminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -25,10 +27,15 @@ enum Command {
     Run,
     /// Crawl the watch paths once into the local CouchDB and print the summary.
     Crawl,
+    /// Set up this machine: register it with the control plane, write
+    /// agent.toml (to --config) and install the service.
+    Init(Box<InitArgs>),
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let config_explicit = matches.value_source("config") != Some(ValueSource::DefaultValue);
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MOSAICFS_LOG")
@@ -37,6 +44,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Some(Command::Init(init)) = args.command {
+        return run_init(*init, args.config, config_explicit);
+    }
     let config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -59,6 +69,7 @@ fn main() -> ExitCode {
             Command::Crawl => mosaicfs_agent::crawl_once(&config, &shutdown)
                 .await
                 .map(|s| println!("crawl summary: {s}")),
+            Command::Init(_) => unreachable!("handled before the config is loaded"),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -68,6 +79,40 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `init` asks on the terminal when there is one, else takes only flags.
+fn run_init(args: InitArgs, config: PathBuf, config_explicit: bool) -> ExitCode {
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let mut terminal = Terminal;
+    let prompt: Option<&mut dyn mosaicfs_agent::init::Prompt> =
+        interactive.then_some(&mut terminal as _);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mosaicfs-agent init: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(mosaicfs_agent::init::run(
+        args,
+        config,
+        config_explicit,
+        prompt,
+    )) {
+        Ok(done) => {
+            println!(
+                "Node {} is set up ({}).",
+                done.node_id,
+                done.config_path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mosaicfs-agent init: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {

@@ -72,6 +72,10 @@ pub struct NodeInfo {
     pub friendly_name: String,
     /// Watch paths.
     pub watch_paths: Vec<String>,
+    /// This agent's access key id; peers sign transfer requests with it.
+    pub access_key_id: String,
+    /// Base URL of the transfer endpoint, when it runs.
+    pub transfer_endpoint: Option<String>,
 }
 
 fn platform() -> &'static str {
@@ -114,6 +118,23 @@ pub async fn write_node_status(
         o.insert("last_heartbeat".into(), json!(now));
         o.insert("agent_version".into(), json!(env!("CARGO_PKG_VERSION")));
         o.insert("watch_paths".into(), json!(info.watch_paths));
+        o.insert("access_key_id".into(), json!(info.access_key_id));
+        match &info.transfer_endpoint {
+            Some(endpoint) => {
+                // Keep unknown fields a newer version may have added.
+                let mut t = o
+                    .get("transfer")
+                    .filter(|t| t.is_object())
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
+                t["endpoint"] = json!(endpoint);
+                t["protocol"] = json!("http");
+                o.insert("transfer".into(), t);
+            }
+            None => {
+                o.remove("transfer");
+            }
+        }
         Some(doc)
     })
     .await

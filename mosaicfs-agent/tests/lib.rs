@@ -6,4 +6,6 @@ mod common;
 
 mod binary;
 mod crawl;
+mod init;
 mod replication;
+mod transfer;

@@ -127,3 +127,35 @@ async fn the_agent_replicates_its_documents_to_the_control_plane_and_no_more() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_design_document_is_installed_updated_and_never_downgraded() {
+    use mosaicfs_common::replication::{DESIGN_DOC_ID, ensure_design_document};
+    let db = local_server().fresh_db("design").await;
+    assert!(ensure_design_document(&db).await.unwrap(), "installed");
+    assert!(
+        !ensure_design_document(&db).await.unwrap(),
+        "unchanged: no write"
+    );
+
+    // An older version is replaced.
+    let mut old = db.get_value(DESIGN_DOC_ID).await.unwrap().unwrap();
+    old["mosaicfs_version"] = json!(0);
+    old["filters"]["agent_push"] = json!("function (doc) { return true; }");
+    db.put(&old).await.unwrap();
+    assert!(ensure_design_document(&db).await.unwrap());
+    let now = db.get_value(DESIGN_DOC_ID).await.unwrap().unwrap();
+    assert_ne!(
+        now["filters"]["agent_push"],
+        "function (doc) { return true; }"
+    );
+
+    // A newer one (written by a newer program) is left alone.
+    let mut newer = now.clone();
+    newer["mosaicfs_version"] = json!(99);
+    newer["filters"]["future"] = json!("function (doc) { return false; }");
+    db.put(&newer).await.unwrap();
+    assert!(!ensure_design_document(&db).await.unwrap());
+    let kept = db.get_value(DESIGN_DOC_ID).await.unwrap().unwrap();
+    assert_eq!(kept["mosaicfs_version"], 99);
+}

@@ -135,11 +135,19 @@ impl BulkResult {
     }
 }
 
-/// One row of `_all_docs`.
+/// One row of `_all_docs`. A row for a requested key that does not exist has
+/// only `key` and `error` (`not_found`), no `id`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AllDocsRow {
-    /// Document id.
+    /// Document id (empty on an error row).
+    #[serde(default)]
     pub id: String,
+    /// The requested key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// `not_found` for a requested key that does not exist.
+    #[serde(default)]
+    pub error: Option<String>,
     /// `{rev}`; absent for rows with an error.
     #[serde(default)]
     pub value: Option<AllDocsValue>,

@@ -77,9 +77,24 @@ pub fn sign(
     timestamp: &str,
     body: &[u8],
 ) -> String {
+    hex::encode(
+        mac(key, method, path, query, timestamp, body)
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+fn mac(
+    key: &[u8],
+    method: &str,
+    path: &str,
+    query: &str,
+    timestamp: &str,
+    body: &[u8],
+) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(canonical_string(method, path, query, timestamp, body).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    mac
 }
 
 /// Constant-time check of a hex signature.
@@ -95,9 +110,9 @@ pub fn verify(
     let Ok(given) = hex::decode(signature_hex) else {
         return false;
     };
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(canonical_string(method, path, query, timestamp, body).as_bytes());
-    mac.verify_slice(&given).is_ok()
+    mac(key, method, path, query, timestamp, body)
+        .verify_slice(&given)
+        .is_ok()
 }
 
 /// The `Authorization` header value.

@@ -124,10 +124,27 @@ pub fn is_valid_node_id(id: &str) -> bool {
         && id.as_bytes()[0].is_ascii_alphanumeric()
 }
 
-/// A new inode number for a file or directory: uniform in `[1000, u64::MAX]`
+/// Largest inode handed out: 2^53 − 1. Documents travel through JavaScript
+/// (pouchdb-server, the browser's PouchDB), whose numbers are doubles; larger
+/// integers would come back rounded (measured: 1634484549000732232 was read
+/// back as 1634484549000732200).
+pub const MAX_INODE: u64 = (1 << 53) - 1;
+
+/// A new inode number for a file or directory: uniform in `[1000, 2^53)`
 /// (0 is invalid, 1 is the root, 2–999 are reserved).
 pub fn new_inode() -> u64 {
-    rand::rng().random_range(crate::documents::FIRST_ASSIGNED_INODE..=u64::MAX)
+    rand::rng().random_range(crate::documents::FIRST_ASSIGNED_INODE..=MAX_INODE)
+}
+
+/// The inode of a directory that has no document (a subdirectory synthesized
+/// by a `prefix_replace` mount): derived from its virtual path, so it is the
+/// same on every node and after every restart. Always ≥ 1000.
+pub fn synthesized_dir_inode(virtual_path: &str) -> u64 {
+    let d = Sha256::digest(virtual_path.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    let span = MAX_INODE - crate::documents::FIRST_ASSIGNED_INODE;
+    crate::documents::FIRST_ASSIGNED_INODE + u64::from_be_bytes(b) % span
 }
 
 /// Lowercase hex SHA-256.
@@ -180,9 +197,13 @@ mod tests {
     }
 
     #[test]
-    fn inodes_avoid_the_reserved_range() {
+    fn inodes_avoid_the_reserved_range_and_survive_javascript() {
         for _ in 0..10_000 {
-            assert!(new_inode() >= 1000);
+            let i = new_inode();
+            assert!((1000..=MAX_INODE).contains(&i));
+            assert_eq!(i as f64 as u64, i, "exact as a double");
         }
+        let s = synthesized_dir_inode("/a/b");
+        assert!((1000..=MAX_INODE).contains(&s));
     }
 }

@@ -11,6 +11,8 @@
 //! - [`retry`]: the one retry policy (1 s, ×2, 60 s cap, ±25 % jitter) used by
 //!   every network call.
 //! - [`replication`]: the design document with the replication filters.
+//! - [`rules`]: the step pipeline (compile and evaluate filter steps); pure,
+//!   no I/O.
 //! - [`hmac`]: the request-signing canonical string shared by signers and
 //!   verifiers.
 //!
@@ -23,6 +25,7 @@ pub mod hmac;
 pub mod ids;
 pub mod replication;
 pub mod retry;
+pub mod rules;
 pub mod time;
 
 pub use documents::Document;

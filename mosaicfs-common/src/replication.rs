@@ -75,8 +75,24 @@ pub fn design_document() -> Value {
     })
 }
 
-/// Installs or updates the design document; returns whether it wrote.
+/// Installs or updates the design document; returns whether it wrote. A
+/// stored design document with a higher `mosaicfs_version` (written by a newer
+/// program) is left alone, so an older agent never downgrades the filters.
 pub async fn ensure_design_document(db: &CouchClient) -> Result<bool, CouchError> {
+    if let Some(stored) = db.get_value(DESIGN_DOC_ID).await? {
+        let version = stored
+            .get("mosaicfs_version")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if version > u64::from(DESIGN_VERSION) {
+            tracing::info!(
+                stored = version,
+                ours = DESIGN_VERSION,
+                "newer design document in place; not replacing it"
+            );
+            return Ok(false);
+        }
+    }
     db.ensure_document(&design_document()).await
 }
 

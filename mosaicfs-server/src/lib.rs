@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod content;
 pub mod error;
 pub mod extract;
 pub mod labels;
@@ -104,6 +105,13 @@ pub async fn start(
     let db = CouchClient::new(&config.couch())?;
     db.ensure_db().await?;
     mosaicfs_common::replication::ensure_design_document(&db).await?;
+    let index = mosaicfs_index::IndexFollower::start(
+        db.clone(),
+        &config.data_dir.join("index.db"),
+        shutdown.clone(),
+    )
+    .await?
+    .index();
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .build()?;
@@ -114,6 +122,7 @@ pub async fn start(
         metrics: Default::default(),
         tls_fingerprint: tls.fingerprint.clone(),
         http,
+        index,
         db,
         config,
     }));

@@ -30,6 +30,9 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// SHA-256 fingerprint of the TLS certificate.
     pub tls_fingerprint: String,
+    /// The local SQLite index of file and label documents, kept current
+    /// from the database's changes feed; answers listings and searches.
+    pub index: mosaicfs_index::Index,
 }
 
 impl std::ops::Deref for AppState {

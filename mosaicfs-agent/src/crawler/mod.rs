@@ -253,11 +253,7 @@ impl Crawler {
                     }
                 }
                 if ops.len() >= BATCH_SIZE {
-                    let r = writer
-                        .flush(std::mem::take(&mut ops), &mut self.index)
-                        .await?;
-                    stats.errors += r.failed as u64;
-                    stats.conflicts += r.conflicts as u64;
+                    flush(&writer, &mut ops, &mut self.index, &mut stats).await?;
                 }
             }
         }
@@ -286,20 +282,12 @@ impl Crawler {
                 ops.push(Op::Delete { key, id });
                 stats.deleted += 1;
                 if ops.len() >= BATCH_SIZE {
-                    let r = writer
-                        .flush(std::mem::take(&mut ops), &mut self.index)
-                        .await?;
-                    stats.errors += r.failed as u64;
-                    stats.conflicts += r.conflicts as u64;
+                    flush(&writer, &mut ops, &mut self.index, &mut stats).await?;
                 }
             }
         }
         if !ops.is_empty() {
-            let r = writer
-                .flush(std::mem::take(&mut ops), &mut self.index)
-                .await?;
-            stats.errors += r.failed as u64;
-            stats.conflicts += r.conflicts as u64;
+            flush(&writer, &mut ops, &mut self.index, &mut stats).await?;
         }
         let summary = CrawlSummary {
             stats,
@@ -311,6 +299,19 @@ impl Crawler {
             "crawl summary: {}", summary.stats);
         Ok(summary)
     }
+}
+
+/// Writes the pending operations and adds the outcome to `stats`.
+async fn flush(
+    writer: &writer::Writer<'_>,
+    ops: &mut Vec<Op>,
+    index: &mut FileIndex,
+    stats: &mut CrawlStats,
+) -> Result<(), CouchError> {
+    let r = writer.flush(std::mem::take(ops), index).await?;
+    stats.errors += r.failed as u64;
+    stats.conflicts += r.conflicts as u64;
+    Ok(())
 }
 
 /// The index key of a stored document: its exact path bytes.

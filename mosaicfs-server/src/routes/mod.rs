@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod files;
 pub mod labels;
 pub mod nodes;
+mod paging;
 pub mod system;
 pub mod vfs;
 

@@ -1,14 +1,59 @@
-//! Virtual directory routes (plan 2.7; evaluation of mounts arrives with the
-//! rule engine, issue #4).
+//! Virtual directory routes (plan 2.7): directory CRUD, the listing of one
+//! directory and the tree of all of them, plus the validation of virtual
+//! paths, mounts and steps.
+//!
+//! Listings contain child directories only: the files a directory's mounts
+//! select arrive with the rule engine (issue #4), which will also take over
+//! [`validate_mounts`] so that the server and the VFS share one check.
 
+use crate::auth::User;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Query};
 use crate::state::AppState;
-use mosaicfs_common::documents::{ROOT_INODE, VirtualDirectoryDoc};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mosaicfs_common::documents::{MountEntry, ROOT_INODE, VirtualDirectoryDoc};
 use mosaicfs_common::{ids, time};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Longest virtual path, in bytes.
+pub const MAX_VIRTUAL_PATH_BYTES: usize = 1024;
+/// Most mounts in one directory.
+pub const MAX_MOUNTS: usize = 256;
+/// Most steps in one mount.
+pub const MAX_STEPS: usize = 256;
+/// Namespace reserved for federation (never a user directory).
+const FEDERATION: &str = "/federation";
+/// Page size when loading every directory document.
+const PAGE: usize = 1000;
+
+/// The axum route of the directory document endpoints. The OpenAPI
+/// description names the parameter `{path}`: the virtual path without its
+/// leading slash, each segment URL-encoded (an encoded `/` is accepted too).
+const DIRECTORY_ROUTE: &str = "/api/vfs/directories/{*path}";
 
 /// The vfs routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    // axum needs a wildcard (`{*path}`) to capture a path with slashes, while
+    // OpenAPI has no wildcard syntax: describe `{path}`, route `{*path}`.
+    let (schemas, paths, method_router) = routes!(get_directory, patch_directory, delete_directory);
+    let mut components = utoipa::openapi::Components::new();
+    components.schemas.extend(schemas);
+    let openapi = utoipa::openapi::OpenApiBuilder::new()
+        .paths(paths)
+        .components(Some(components))
+        .build();
+    OpenApiRouter::with_openapi(openapi)
+        .route(DIRECTORY_ROUTE, method_router)
+        .routes(routes!(list_vfs))
+        .routes(routes!(tree))
+        .routes(routes!(create_directory))
 }
 
 /// Creates the root directory document (`dir::root`, inode 1, system) if it
@@ -35,5 +80,903 @@ pub async fn ensure_root(state: &AppState) -> Result<(), mosaicfs_common::couch:
     match state.db.put(&root).await {
         Ok(_) | Err(mosaicfs_common::couch::CouchError::Conflict { .. }) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Schemas (OpenAPI only: handlers answer the stored document itself).
+
+/// A `virtual_directory` document as stored (see docs/architecture.md).
+/// Fields this server version does not know are returned as well.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DirectoryDoc {
+    /// `dir::root` or `dir::{sha256(virtual_path)}`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// CouchDB revision.
+    #[serde(rename = "_rev")]
+    pub rev: Option<String>,
+    /// Always `virtual_directory`.
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// 1 for the root, else random ≥ 1000.
+    pub inode: u64,
+    /// Absolute virtual path.
+    pub virtual_path: String,
+    /// Last path component (`""` for the root).
+    pub name: String,
+    /// Parent virtual path; absent for the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_path: Option<String>,
+    /// System directories (the root) cannot be deleted; absent when false.
+    #[serde(default)]
+    pub system: Option<bool>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change through the API (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// This directory's mount steps apply to all descendants.
+    pub enforce_steps_on_children: bool,
+    /// Ordered mount sources.
+    pub mounts: Vec<MountSchema>,
+}
+
+/// A mount entry (see `MountEntry` in docs/architecture.md). In a request,
+/// `mount_id` may be omitted: the server generates 8 hex digits.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MountSchema {
+    /// Short id, unique within the directory.
+    pub mount_id: Option<String>,
+    /// Which node and directory the files come from.
+    pub source: MountSourceSchema,
+    /// `prefix_replace` or `flatten`.
+    pub strategy: StrategySchema,
+    /// Absolute prefix stripped by `prefix_replace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_prefix: Option<String>,
+    /// Filter steps (`{op, invert?, on_match?, …parameters}`).
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<Value>,
+    /// `include` (default) or `exclude`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_result: Option<String>,
+    /// `last_write_wins` (default) or `suffix_node_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_policy: Option<String>,
+}
+
+/// A mount's source.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MountSourceSchema {
+    /// A node id, or `*` for every node.
+    pub node_id: String,
+    /// Absolute directory on that node.
+    pub export_path: String,
+}
+
+/// Mapping strategy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategySchema {
+    /// Keep the hierarchy below `source_prefix`.
+    PrefixReplace,
+    /// List every match directly in the directory.
+    Flatten,
+}
+
+/// Body of `POST /api/vfs/directories`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDirectory {
+    /// Absolute virtual path, e.g. `/documents/work`; the parent must exist.
+    #[schema(pattern = r"^/[^/\x00-\x1f]+(/[^/\x00-\x1f]+)*$", max_length = 1024)]
+    pub virtual_path: String,
+    /// Apply this directory's steps to all descendants (default false).
+    pub enforce_steps_on_children: Option<bool>,
+    /// Mount sources (default none).
+    #[schema(value_type = Option<Vec<MountSchema>>)]
+    pub mounts: Option<Vec<Value>>,
+}
+
+/// Body of `PATCH /api/vfs/directories/{path}`. Absent fields are kept;
+/// `mounts` replaces the whole array.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchDirectory {
+    /// Apply this directory's steps to all descendants.
+    pub enforce_steps_on_children: Option<bool>,
+    /// The new mount list.
+    #[schema(value_type = Option<Vec<MountSchema>>)]
+    pub mounts: Option<Vec<Value>>,
+}
+
+/// Query of `DELETE /api/vfs/directories/{path}`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeleteParams {
+    /// Also delete every descendant directory. Without it, a directory with
+    /// children is refused with 409.
+    pub recursive: Option<bool>,
+    /// Same as `recursive` (the name used by docs/architecture.md).
+    pub force: Option<bool>,
+}
+
+/// Query of `GET /api/vfs`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Absolute virtual path of the directory (default `/`).
+    #[param(pattern = r"^/([^/\x00-\x1f]+(/[^/\x00-\x1f]+)*)?$")]
+    pub path: Option<String>,
+}
+
+/// Query of `GET /api/vfs/tree`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TreeParams {
+    /// Absolute virtual path of the subtree's root (default `/`).
+    #[param(pattern = r"^/([^/\x00-\x1f]+(/[^/\x00-\x1f]+)*)?$")]
+    pub path: Option<String>,
+    /// Levels of children to include below it (default unlimited; 0 = none).
+    pub depth: Option<u32>,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Entry {
+    /// Name within the directory.
+    pub name: String,
+    /// `directory` (files arrive with the rule engine, issue #4).
+    pub kind: String,
+    /// Inode number.
+    pub inode: u64,
+    /// Absolute virtual path.
+    pub virtual_path: String,
+}
+
+/// Answer of `GET /api/vfs`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Listing {
+    /// The listed path.
+    pub path: String,
+    /// The directory's document.
+    pub directory: DirectoryDoc,
+    /// Its child directories, by name.
+    pub entries: Vec<Entry>,
+}
+
+/// A node of `GET /api/vfs/tree`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TreeNode {
+    /// Absolute virtual path.
+    pub path: String,
+    /// Last component (`""` for the root).
+    pub name: String,
+    /// Inode number.
+    pub inode: u64,
+    /// Child directories, by name.
+    #[schema(no_recursion)]
+    pub children: Vec<TreeNode>,
+}
+
+// ---------------------------------------------------------------------------
+// Validation: pure functions.
+
+/// A validation failure naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, e.g. `mounts[0].steps[1].min`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> ApiError {
+        ApiError::field(&e.field, e.message)
+    }
+}
+
+/// Checks the form of a virtual path: absolute, no trailing slash (except
+/// `/`), no empty, `.` or `..` segments, no control characters, at most
+/// [`MAX_VIRTUAL_PATH_BYTES`], and not under the reserved `/federation/`.
+pub fn validate_virtual_path(path: &str) -> Result<(), String> {
+    if path.len() > MAX_VIRTUAL_PATH_BYTES {
+        return Err(format!(
+            "is {} bytes long; the limit is {MAX_VIRTUAL_PATH_BYTES}",
+            path.len()
+        ));
+    }
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} is not absolute (it must start with `/`)"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(format!("{path:?} contains a control character"));
+    }
+    if path == "/" {
+        return Ok(());
+    }
+    if path.ends_with('/') {
+        return Err(format!("{path:?} ends with `/`"));
+    }
+    for segment in path[1..].split('/') {
+        match segment {
+            "" => return Err(format!("{path:?} has an empty segment (`//`)")),
+            "." | ".." => return Err(format!("{path:?} has a `{segment}` segment")),
+            _ => {}
+        }
+    }
+    if path == FEDERATION || path.starts_with("/federation/") {
+        return Err(format!(
+            "{path:?} is under `/federation/`, which is reserved"
+        ));
+    }
+    Ok(())
+}
+
+/// The parent of a valid, non-root virtual path, and its last segment.
+fn split_path(path: &str) -> (&str, &str) {
+    match path.rsplit_once('/') {
+        Some(("", name)) => ("/", name),
+        Some((parent, name)) => (parent, name),
+        None => ("/", path),
+    }
+}
+
+/// Parses a request's `mounts` array: each element must be a mount object;
+/// a missing `mount_id` is generated (8 hex digits, unique in the array).
+/// Errors name the field, e.g. `mounts[1].source.export_path`. The result
+/// still has to pass [`validate_mounts`].
+pub fn parse_mounts(values: Vec<Value>) -> Result<Vec<MountEntry>, FieldError> {
+    if values.len() > MAX_MOUNTS {
+        return Err(FieldError::new(
+            "mounts",
+            format!("has {} entries; the limit is {MAX_MOUNTS}", values.len()),
+        ));
+    }
+    let mut taken: HashSet<String> = values
+        .iter()
+        .filter_map(|v| v.get("mount_id").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let mut mounts = Vec::with_capacity(values.len());
+    for (i, mut v) in values.into_iter().enumerate() {
+        let Some(obj) = v.as_object_mut() else {
+            return Err(FieldError::new(format!("mounts[{i}]"), "must be an object"));
+        };
+        if obj.get("mount_id").is_none_or(Value::is_null) {
+            let id = loop {
+                let id = hex::encode(rand::random::<[u8; 4]>());
+                if taken.insert(id.clone()) {
+                    break id;
+                }
+            };
+            obj.insert("mount_id".into(), Value::String(id));
+        }
+        let mount: MountEntry = serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                format!("mounts[{i}]")
+            } else {
+                format!("mounts[{i}].{path}")
+            };
+            FieldError::new(field, e.into_inner().to_string())
+        })?;
+        mounts.push(mount);
+    }
+    Ok(mounts)
+}
+
+/// Checks mounts and their steps: unique non-empty `mount_id`s, a valid
+/// node id (or `*`), absolute paths, known step ops with parameters that fit
+/// them (globs and regexes compile, sizes parse, lists are not empty).
+pub fn validate_mounts(mounts: &[MountEntry]) -> Result<(), FieldError> {
+    if mounts.len() > MAX_MOUNTS {
+        return Err(FieldError::new(
+            "mounts",
+            format!("has {} entries; the limit is {MAX_MOUNTS}", mounts.len()),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let f = |name: &str| format!("mounts[{i}].{name}");
+        let id = &m.mount_id;
+        if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                f("mount_id"),
+                "must be 1 to 64 characters without control characters",
+            ));
+        }
+        if !seen.insert(id.as_str()) {
+            return Err(FieldError::new(
+                f("mount_id"),
+                format!("{id:?} is used by another mount of this directory"),
+            ));
+        }
+        let node = &m.source.node_id;
+        if node != "*" && !ids::is_valid_node_id(node) {
+            return Err(FieldError::new(
+                f("source.node_id"),
+                format!("{node:?} is neither a node id nor `*`"),
+            ));
+        }
+        check_abs(&m.source.export_path)
+            .map_err(|e| FieldError::new(f("source.export_path"), e))?;
+        if let Some(p) = &m.source_prefix {
+            check_abs(p).map_err(|e| FieldError::new(f("source_prefix"), e))?;
+        }
+        if m.steps.len() > MAX_STEPS {
+            return Err(FieldError::new(
+                f("steps"),
+                format!("has {} steps; the limit is {MAX_STEPS}", m.steps.len()),
+            ));
+        }
+        mosaicfs_common::rules::compile_steps(&m.steps, &format!("mounts[{i}].steps"))
+            .map_err(|e| FieldError::new(e.field, e.message))?;
+    }
+    Ok(())
+}
+
+fn check_abs(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("{p:?} is not an absolute path"));
+    }
+    if p.chars().any(|c| c == '\0') {
+        return Err(format!("{p:?} contains a NUL character"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Loading.
+
+/// Every well-formed directory document. A malformed one is skipped with a
+/// warning: one bad document must not take the namespace down.
+async fn load_all(state: &AppState) -> ApiResult<Vec<VirtualDirectoryDoc>> {
+    let mut dirs = Vec::new();
+    state
+        .db
+        .for_each_prefix_page(ids::DIR_PREFIX, PAGE, true, |rows| {
+            for row in rows {
+                let Some(doc) = row.doc else { continue };
+                match serde_json::from_value::<VirtualDirectoryDoc>(doc) {
+                    Ok(d) => dirs.push(d),
+                    Err(e) => tracing::warn!(id = %row.id, error = %e,
+                        "skipping a malformed virtual_directory document"),
+                }
+            }
+        })
+        .await?;
+    Ok(dirs)
+}
+
+/// The stored JSON of the directory at `path` and its parsed form.
+async fn load_one(state: &AppState, path: &str) -> ApiResult<(Value, VirtualDirectoryDoc)> {
+    let raw = state
+        .db
+        .get_value(&ids::dir_id(path))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no virtual directory {path}")))?;
+    let doc = parse_stored(path, &raw)?;
+    Ok((raw, doc))
+}
+
+fn parse_stored(path: &str, raw: &Value) -> ApiResult<VirtualDirectoryDoc> {
+    serde_json::from_value(raw.clone()).map_err(|e| {
+        tracing::warn!(path, error = %e, "malformed virtual_directory document");
+        ApiError::conflict(format!(
+            "the stored document of {path} is malformed ({e}); delete it and create it again"
+        ))
+    })
+}
+
+/// The virtual path named by a `{*path}` parameter (no leading slash).
+fn path_param(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    let Path(p) = p.map_err(|e| ApiError::field("path", e.body_text()))?;
+    let path = if p.starts_with('/') {
+        p
+    } else {
+        format!("/{p}")
+    };
+    validate_virtual_path(&path).map_err(|e| ApiError::field("path", e))?;
+    Ok(path)
+}
+
+fn query_path(p: Option<String>) -> ApiResult<String> {
+    let path = p.unwrap_or_else(|| "/".into());
+    validate_virtual_path(&path).map_err(|e| ApiError::field("path", e))?;
+    Ok(path)
+}
+
+fn to_json(doc: &VirtualDirectoryDoc) -> ApiResult<Value> {
+    serde_json::to_value(doc).map_err(ApiError::internal)
+}
+
+// ---------------------------------------------------------------------------
+// Handlers.
+
+/// Lists a virtual directory: its document and its child directories. File
+/// entries selected by the mounts arrive with the rule engine (issue #4).
+#[utoipa::path(get, path = "/api/vfs", tag = "vfs", params(ListParams),
+    security(("bearer" = [])),
+    description = "Lists a virtual directory. Today the entries are its child directories only; \
+        the files its mounts select arrive with the rule engine (issue #4).",
+    responses((status = 200, body = Listing), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn list_vfs(
+    _: User,
+    State(state): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> ApiResult<axum::Json<Value>> {
+    let path = query_path(p.path)?;
+    let (raw, _) = load_one(&state, &path).await?;
+    let mut entries: Vec<Entry> = load_all(&state)
+        .await?
+        .into_iter()
+        .filter(|d| d.parent_path.as_deref() == Some(path.as_str()))
+        .map(|d| Entry {
+            name: d.name,
+            kind: "directory".into(),
+            inode: d.inode,
+            virtual_path: d.virtual_path,
+        })
+        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(axum::Json(serde_json::json!({
+        "path": path,
+        "directory": raw,
+        "entries": entries,
+    })))
+}
+
+/// The directory tree below `path` (default `/`), nested by name.
+#[utoipa::path(get, path = "/api/vfs/tree", tag = "vfs", params(TreeParams),
+    security(("bearer" = [])),
+    description = "The tree of virtual directories below `path`. Directories only; files arrive \
+        with the rule engine (issue #4).",
+    responses((status = 200, body = TreeNode), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn tree(
+    _: User,
+    State(state): State<AppState>,
+    Query(p): Query<TreeParams>,
+) -> ApiResult<axum::Json<TreeNode>> {
+    let path = query_path(p.path)?;
+    let dirs = load_all(&state).await?;
+    Ok(axum::Json(build_tree(dirs, &path, p.depth).ok_or_else(
+        || ApiError::not_found(format!("no virtual directory {path}")),
+    )?))
+}
+
+/// Nests `dirs` below `root`, to at most `depth` levels.
+fn build_tree(dirs: Vec<VirtualDirectoryDoc>, root: &str, depth: Option<u32>) -> Option<TreeNode> {
+    let mut by_parent: BTreeMap<String, Vec<VirtualDirectoryDoc>> = BTreeMap::new();
+    let mut top = None;
+    for d in dirs {
+        if d.virtual_path == root {
+            top = Some(d);
+        } else if let Some(parent) = d.parent_path.clone() {
+            by_parent.entry(parent).or_default().push(d);
+        }
+    }
+    fn node(
+        d: VirtualDirectoryDoc,
+        by_parent: &mut BTreeMap<String, Vec<VirtualDirectoryDoc>>,
+        depth: Option<u32>,
+    ) -> TreeNode {
+        let mut kids = if depth == Some(0) {
+            Vec::new()
+        } else {
+            by_parent.remove(&d.virtual_path).unwrap_or_default()
+        };
+        kids.sort_by(|a, b| a.name.cmp(&b.name));
+        let children = kids
+            .into_iter()
+            .map(|k| node(k, by_parent, depth.map(|n| n - 1)))
+            .collect();
+        TreeNode {
+            path: d.virtual_path,
+            name: d.name,
+            inode: d.inode,
+            children,
+        }
+    }
+    top.map(|t| node(t, &mut by_parent, depth))
+}
+
+/// Creates a virtual directory. Its parent must exist.
+#[utoipa::path(post, path = "/api/vfs/directories", tag = "vfs", request_body = CreateDirectory,
+    security(("bearer" = [])),
+    responses((status = 201, body = DirectoryDoc), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn create_directory(
+    _: User,
+    State(state): State<AppState>,
+    Json(body): Json<CreateDirectory>,
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    let path = body.virtual_path;
+    validate_virtual_path(&path).map_err(|e| ApiError::field("virtual_path", e))?;
+    let mounts = parse_mounts(body.mounts.unwrap_or_default())?;
+    validate_mounts(&mounts)?;
+    if path == "/" {
+        return Err(ApiError::conflict("the root directory / already exists"));
+    }
+    let (parent, name) = split_path(&path);
+    if state.db.get_value(&ids::dir_id(parent)).await?.is_none() {
+        return Err(ApiError::field(
+            "virtual_path",
+            format!("the parent directory {parent} does not exist; create it first"),
+        ));
+    }
+    let doc = VirtualDirectoryDoc {
+        id: ids::dir_id(&path),
+        rev: None,
+        doc_type: Default::default(),
+        inode: ids::new_inode(),
+        virtual_path: path.clone(),
+        name: name.to_string(),
+        parent_path: Some(parent.to_string()),
+        system: false,
+        created_at: time::now(),
+        updated_at: None,
+        enforce_steps_on_children: body.enforce_steps_on_children.unwrap_or(false),
+        mounts,
+        extra: Default::default(),
+    };
+    let rev = match state.db.put(&doc).await {
+        Ok(r) => r,
+        Err(mosaicfs_common::couch::CouchError::Conflict { .. }) => {
+            return Err(ApiError::conflict(format!(
+                "the virtual directory {path} already exists"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let doc = VirtualDirectoryDoc {
+        rev: Some(rev.rev),
+        ..doc
+    };
+    tracing::info!(path = %path, operation = "vdir_create", "virtual directory created");
+    Ok((StatusCode::CREATED, axum::Json(to_json(&doc)?)))
+}
+
+/// One virtual directory's document.
+#[utoipa::path(get, path = "/api/vfs/directories/{path}", tag = "vfs",
+    params(("path" = String, Path, description = "the virtual path without its leading slash, each segment URL-encoded (`documents/work` for `/documents/work`)")),
+    security(("bearer" = [])),
+    responses((status = 200, body = DirectoryDoc), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn get_directory(
+    _: User,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<axum::Json<Value>> {
+    let path = path_param(path)?;
+    let (raw, _) = load_one(&state, &path).await?;
+    Ok(axum::Json(raw))
+}
+
+/// Updates `enforce_steps_on_children` and/or replaces `mounts`. Fields the
+/// server does not know are kept.
+#[utoipa::path(patch, path = "/api/vfs/directories/{path}", tag = "vfs",
+    params(("path" = String, Path, description = "the virtual path without its leading slash, each segment URL-encoded")),
+    request_body = PatchDirectory, security(("bearer" = [])),
+    responses((status = 200, body = DirectoryDoc), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn patch_directory(
+    _: User,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    Json(body): Json<PatchDirectory>,
+) -> ApiResult<axum::Json<Value>> {
+    let path = path_param(path)?;
+    let mounts = body.mounts.map(parse_mounts).transpose()?;
+    if let Some(m) = &mounts {
+        validate_mounts(m)?;
+    }
+    let mounts = mounts
+        .map(|m| serde_json::to_value(m).map_err(ApiError::internal))
+        .transpose()?;
+    let now = serde_json::to_value(time::now()).map_err(ApiError::internal)?;
+    let mut failure: Option<ApiError> = None;
+    let mut written: Option<Value> = None;
+    let rev = state
+        .db
+        .update(&ids::dir_id(&path), |stored| {
+            let Some(mut doc) = stored else {
+                failure = Some(ApiError::not_found(format!("no virtual directory {path}")));
+                return None;
+            };
+            if let Err(e) = parse_stored(&path, &doc) {
+                failure = Some(e);
+                return None;
+            }
+            let o = doc.as_object_mut()?;
+            if let Some(flag) = body.enforce_steps_on_children {
+                o.insert("enforce_steps_on_children".into(), Value::Bool(flag));
+            }
+            if let Some(m) = &mounts {
+                o.insert("mounts".into(), m.clone());
+            }
+            o.insert("updated_at".into(), now.clone());
+            failure = None;
+            written = Some(doc.clone());
+            Some(doc)
+        })
+        .await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let (Some(rev), Some(mut doc)) = (rev, written) else {
+        return Err(ApiError::internal("update wrote nothing"));
+    };
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("_rev".into(), Value::String(rev.rev));
+    }
+    tracing::info!(path = %path, operation = "vdir_update", "virtual directory updated");
+    Ok(axum::Json(doc))
+}
+
+/// Deletes a virtual directory. System directories (the root) are refused;
+/// a directory with child directories is refused unless `recursive=true`,
+/// which deletes the whole subtree.
+#[utoipa::path(delete, path = "/api/vfs/directories/{path}", tag = "vfs",
+    params(("path" = String, Path, description = "the virtual path without its leading slash, each segment URL-encoded"),
+           DeleteParams),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn delete_directory(
+    _: User,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    Query(q): Query<DeleteParams>,
+) -> ApiResult<StatusCode> {
+    let path = path_param(path)?;
+    let recursive = q.recursive.unwrap_or(false) || q.force.unwrap_or(false);
+    let raw = state
+        .db
+        .get_value(&ids::dir_id(&path))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no virtual directory {path}")))?;
+    // A malformed document may still be deleted; only `system` matters here.
+    if path == "/" || raw.get("system").and_then(Value::as_bool) == Some(true) {
+        return Err(ApiError::conflict(format!(
+            "{path} is a system directory and cannot be deleted"
+        )));
+    }
+    let below = format!("{path}/");
+    let mut descendants: Vec<VirtualDirectoryDoc> = load_all(&state)
+        .await?
+        .into_iter()
+        .filter(|d| d.virtual_path.starts_with(&below))
+        .collect();
+    if !descendants.is_empty() && !recursive {
+        return Err(ApiError::conflict(format!(
+            "{path} has {} descendant directories; delete them first or pass ?recursive=true",
+            descendants.len()
+        )));
+    }
+    if let Some(sys) = descendants.iter().find(|d| d.system) {
+        return Err(ApiError::conflict(format!(
+            "{} below {path} is a system directory and cannot be deleted",
+            sys.virtual_path
+        )));
+    }
+    // Deepest first, so an interrupted delete never leaves an orphan.
+    descendants.sort_by_key(|d| std::cmp::Reverse(d.virtual_path.matches('/').count()));
+    let tombstones: Vec<Value> = descendants
+        .iter()
+        .map(|d| serde_json::json!({"_id": d.id, "_rev": d.rev, "_deleted": true}))
+        .collect();
+    for chunk in tombstones.chunks(PAGE) {
+        for r in state.db.bulk_docs(chunk).await? {
+            if let Some(err) = r.error {
+                return Err(ApiError::conflict(format!(
+                    "could not delete {} ({err}); it changed concurrently, retry",
+                    r.id
+                )));
+            }
+        }
+    }
+    let rev = raw.get("_rev").and_then(Value::as_str).unwrap_or_default();
+    state.db.delete(&ids::dir_id(&path), rev).await?;
+    tracing::info!(path = %path, descendants = descendants.len(), operation = "vdir_delete",
+        "virtual directory deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check_path(path: &str, expected: Result<(), &str>) {
+        match (validate_virtual_path(path), expected) {
+            (Ok(()), Ok(())) => {}
+            (Err(e), Err(needle)) => {
+                assert!(e.contains(needle), "{path:?}: {e:?} lacks {needle:?}")
+            }
+            (got, want) => panic!("{path:?}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn virtual_paths() {
+        check_path("/", Ok(()));
+        check_path("/a", Ok(()));
+        check_path("/documents/work stuff/ü", Ok(()));
+        check_path("/fed", Ok(()));
+        check_path("/federationx", Ok(()));
+        check_path("a", Err("not absolute"));
+        check_path("", Err("not absolute"));
+        check_path("/a/", Err("ends with"));
+        check_path("/a//b", Err("empty segment"));
+        check_path("/a/./b", Err("`.` segment"));
+        check_path("/a/..", Err("`..` segment"));
+        check_path("/a\nb", Err("control"));
+        check_path("/federation", Err("reserved"));
+        check_path("/federation/x", Err("reserved"));
+        check_path(&format!("/{}", "x".repeat(1024)), Err("limit is 1024"));
+        check_path(&format!("/{}", "x".repeat(1023)), Ok(()));
+    }
+
+    #[test]
+    fn directory_inodes_fit_in_a_double() {
+        for _ in 0..1000 {
+            let i = ids::new_inode();
+            assert!((1000..1 << 53).contains(&i), "{i}");
+        }
+    }
+
+    #[test]
+    fn split() {
+        assert_eq!(split_path("/a"), ("/", "a"));
+        assert_eq!(split_path("/a/b/c"), ("/a/b", "c"));
+    }
+
+    fn mount(steps: Value) -> Value {
+        json!({"mount_id": "m1", "source": {"node_id": "*", "export_path": "/data"},
+               "strategy": "flatten", "steps": steps})
+    }
+
+    /// Parses and validates `mounts`; `Ok` or the field at fault and a
+    /// fragment of its message.
+    fn check_mounts(mounts: Value, expected: Result<(), (&str, &str)>) {
+        let got = parse_mounts(serde_json::from_value(mounts.clone()).unwrap())
+            .and_then(|m| validate_mounts(&m));
+        match (got, expected) {
+            (Ok(()), Ok(())) => {}
+            (Err(e), Err((field, needle))) => {
+                assert_eq!(e.field, field, "{mounts}: {e:?}");
+                assert!(
+                    e.message.contains(needle),
+                    "{mounts}: {e:?} lacks {needle:?}"
+                );
+            }
+            (got, want) => panic!("{mounts}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_mounts_pass() {
+        let steps = json!([
+            {"op": "glob", "pattern": "**/*.pdf"},
+            {"op": "regex", "pattern": "^report", "invert": true},
+            {"op": "age", "max_days": 30},
+            {"op": "size", "min": "1KiB", "max": 10_000_000},
+            {"op": "mime", "types": ["image/*"]},
+            {"op": "node", "node_ids": ["laptop"]},
+            {"op": "label", "labels": ["work"], "on_match": "include"},
+            {"op": "annotation", "plugin_name": "ai", "key": "topic"},
+        ]);
+        check_mounts(json!([mount(steps)]), Ok(()));
+        check_mounts(json!([]), Ok(()));
+    }
+
+    #[test]
+    fn mount_ids_are_generated_and_unique() {
+        let m =
+            json!({"source": {"node_id": "n1", "export_path": "/x"}, "strategy": "prefix_replace"});
+        let parsed = parse_mounts(vec![m.clone(), m]).unwrap();
+        assert_eq!(parsed[0].mount_id.len(), 8);
+        assert!(parsed[0].mount_id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(parsed[0].mount_id, parsed[1].mount_id);
+        validate_mounts(&parsed).unwrap();
+    }
+
+    #[test]
+    fn mount_errors_name_the_field() {
+        let m = |id: &str, node: &str, path: &str| json!({"mount_id": id, "source": {"node_id": node, "export_path": path}, "strategy": "flatten"});
+        check_mounts(
+            json!([m("", "*", "/a")]),
+            Err(("mounts[0].mount_id", "1 to 64")),
+        );
+        check_mounts(
+            json!([m("a", "*", "/a"), m("a", "*", "/b")]),
+            Err(("mounts[1].mount_id", "used by another")),
+        );
+        check_mounts(
+            json!([m("a", "Bad Node", "/a")]),
+            Err(("mounts[0].source.node_id", "neither")),
+        );
+        check_mounts(
+            json!([m("a", "*", "rel")]),
+            Err(("mounts[0].source.export_path", "absolute")),
+        );
+        let mut p = m("a", "*", "/a");
+        p["source_prefix"] = json!("x");
+        check_mounts(json!([p]), Err(("mounts[0].source_prefix", "absolute")));
+        let mut s = m("a", "*", "/a");
+        s["strategy"] = json!("sideways");
+        check_mounts(json!([s]), Err(("mounts[0].strategy", "unknown variant")));
+        check_mounts(json!([5]), Err(("mounts[0]", "object")));
+        check_mounts(
+            json!([{"mount_id": "a", "strategy": "flatten"}]),
+            Err(("mounts[0]", "source")),
+        );
+    }
+
+    fn dir(path: &str) -> VirtualDirectoryDoc {
+        let (parent, name) = if path == "/" {
+            (None, "")
+        } else {
+            let (p, n) = split_path(path);
+            (Some(p.to_string()), n)
+        };
+        VirtualDirectoryDoc {
+            id: ids::dir_id(path),
+            rev: None,
+            doc_type: Default::default(),
+            inode: 1000 + path.len() as u64,
+            virtual_path: path.to_string(),
+            name: name.to_string(),
+            parent_path: parent,
+            system: path == "/",
+            created_at: mosaicfs_common::time::now(),
+            updated_at: None,
+            enforce_steps_on_children: false,
+            mounts: Vec::new(),
+            extra: Default::default(),
+        }
+    }
+
+    /// `name(child,child…)`, recursively.
+    fn names(n: &TreeNode) -> String {
+        if n.children.is_empty() {
+            return n.name.clone();
+        }
+        let kids: Vec<String> = n.children.iter().map(names).collect();
+        format!("{}({})", n.name, kids.join(","))
+    }
+
+    #[test]
+    fn trees_nest_and_respect_depth() {
+        let dirs = || {
+            ["/", "/b", "/a", "/a/y", "/a/x", "/a/x/deep"]
+                .map(dir)
+                .to_vec()
+        };
+        assert_eq!(
+            names(&build_tree(dirs(), "/", None).unwrap()),
+            "(a(x(deep),y),b)"
+        );
+        assert_eq!(names(&build_tree(dirs(), "/", Some(1)).unwrap()), "(a,b)");
+        assert_eq!(
+            names(&build_tree(dirs(), "/a", None).unwrap()),
+            "a(x(deep),y)"
+        );
+        assert!(build_tree(dirs(), "/zz", None).is_none());
     }
 }

@@ -1,0 +1,461 @@
+//! The agent's transfer endpoint: `GET /api/agent/transfer/{file_id}` over
+//! plain HTTP (v1), how the control plane and other agents fetch the bytes of
+//! files this node owns (see *Transfer protocol* in docs/architecture.md).
+//!
+//! Every request is HMAC-signed with this agent's own credential
+//! (`Credential=` must be our `access_key_id`; the key is
+//! `derive_signing_key(secret_key)`), so only holders of that credential (the
+//! control plane, which stores the derived key) can read. A request passes,
+//! in order: signature checks (401 naming the check), the file document in
+//! the local CouchDB (404 unless it is ours and active), the canonical path
+//! under a watch path (403), size and mtime as recorded (404: stale). A full
+//! answer is chunked with a `Digest: sha-256=…` trailer computed while
+//! streaming (sent when the client asked with `TE: trailers`); a range
+//! answer is a 206 without trailer. Nothing is buffered whole.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use bytes::Bytes;
+use hyper::body::Frame;
+use mosaicfs_common::couch::{CouchClient, CouchError};
+use mosaicfs_common::documents::{FileDoc, FileStatus};
+use mosaicfs_common::hmac::{self, MAX_SKEW_SECS, TIMESTAMP_HEADER};
+use mosaicfs_common::ids;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Read size while streaming.
+const CHUNK: usize = 256 * 1024;
+/// The route.
+pub const TRANSFER_PATH: &str = "/api/agent/transfer/{file_id}";
+
+/// What the endpoint needs to decide and serve.
+pub struct TransferService {
+    db: CouchClient,
+    node_id: String,
+    access_key_id: String,
+    key: [u8; 32],
+    watch_paths: Vec<PathBuf>,
+}
+
+impl TransferService {
+    /// A service for `node_id`, reading file documents from the local `db`,
+    /// accepting requests signed with `access_key_id`/`secret_key`, and
+    /// serving only files under `watch_paths`.
+    pub fn new(
+        db: CouchClient,
+        node_id: &str,
+        access_key_id: &str,
+        secret_key: &str,
+        watch_paths: Vec<PathBuf>,
+    ) -> TransferService {
+        TransferService {
+            db,
+            node_id: node_id.to_string(),
+            access_key_id: access_key_id.to_string(),
+            key: hmac::derive_signing_key(secret_key),
+            watch_paths,
+        }
+    }
+
+    /// The router (no I/O until a request arrives).
+    pub fn router(self) -> Router {
+        Router::new()
+            .route(TRANSFER_PATH, axum::routing::get(transfer))
+            .fallback(|| async {
+                error(StatusCode::NOT_FOUND, "not_found", "no such route".into())
+            })
+            .with_state(Arc::new(self))
+    }
+}
+
+/// The URL to publish: the configured one, else `http://{ip}:{port}` of the
+/// bound address, or the host name when bound to every address.
+pub fn advertise_url(configured: Option<&str>, bound: SocketAddr) -> String {
+    if let Some(u) = configured {
+        return u.trim_end_matches('/').to_string();
+    }
+    let ip = bound.ip();
+    let host = if ip.is_unspecified() {
+        gethostname::gethostname().to_string_lossy().into_owned()
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("http://{host}:{}", bound.port())
+}
+
+/// Serves `router` on `listener` until `shutdown`; open transfers get a
+/// moment to finish. Cancelling is safe: a client sees a cut-off transfer
+/// without trailer and discards it.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "transfer endpoint listening (HTTP)");
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.cancelled().await;
+    });
+    if let Err(e) = server.await {
+        tracing::error!(operation = "transfer", error = %e, "transfer endpoint stopped");
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": code, "message": message})),
+    )
+        .into_response()
+}
+
+fn rejected(check: &'static str, message: String) -> (&'static str, String) {
+    (check, message)
+}
+
+fn unauthorized(check: &str, message: String) -> Response {
+    tracing::warn!(operation = "transfer_auth", check, error = %message, "transfer request rejected");
+    error(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+/// Checks the signature of a GET; `Err` is `(check, message)` for the 401.
+fn verify(
+    svc: &TransferService,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(), (&'static str, String)> {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let auth = h("authorization").ok_or_else(|| {
+        rejected(
+            "header",
+            "missing Authorization header; transfer requests must be signed (MOSAICFS-HMAC-SHA256)"
+                .into(),
+        )
+    })?;
+    let (key_id, signature) = hmac::parse_authorization(auth).ok_or_else(|| {
+        rejected("header", "malformed Authorization header; expected `MOSAICFS-HMAC-SHA256 Credential=<key>, Signature=<hex>`".into())
+    })?;
+    if key_id != svc.access_key_id {
+        return Err(rejected(
+            "credential",
+            format!(
+                "credential {key_id} is not this node's access key; sign with the key in its node document"
+            ),
+        ));
+    }
+    let ts = h(TIMESTAMP_HEADER)
+        .ok_or_else(|| rejected("timestamp", format!("missing {TIMESTAMP_HEADER} header")))?;
+    let parsed = chrono::DateTime::parse_from_rfc3339(ts).map_err(|e| {
+        rejected(
+            "timestamp",
+            format!("{TIMESTAMP_HEADER} {ts:?} is not RFC 3339: {e}"),
+        )
+    })?;
+    let skew = (chrono::Utc::now().timestamp() - parsed.timestamp()).abs();
+    if skew > MAX_SKEW_SECS {
+        return Err(rejected(
+            "timestamp",
+            format!(
+                "timestamp {ts} is {skew} s away from this node's clock (allowed ±{MAX_SKEW_SECS} s)"
+            ),
+        ));
+    }
+    if !hmac::verify(
+        &svc.key,
+        signature,
+        "GET",
+        uri.path(),
+        uri.query().unwrap_or_default(),
+        ts,
+        b"",
+    ) {
+        return Err(rejected(
+            "signature",
+            "signature mismatch: method, path, query or timestamp differ from what was signed, or the key is wrong".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A parsed `Range` against `size` bytes: `None` = whole file,
+/// `Some(Ok((a, b)))` = bytes `a..=b`, `Some(Err(()))` = unsatisfiable.
+/// Malformed and multi-range headers are ignored (RFC 9110).
+fn range(value: Option<&str>, size: u64) -> Option<Result<(u64, u64), ()>> {
+    let set = value?.trim().strip_prefix("bytes=")?.trim();
+    if set.contains(',') {
+        return None;
+    }
+    let (a, b) = set.split_once('-')?;
+    let num = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => None,
+        (true, false) => {
+            let n = num(b)?;
+            if n == 0 || size == 0 {
+                Some(Err(()))
+            } else {
+                Some(Ok((size.saturating_sub(n), size - 1)))
+            }
+        }
+        (false, b_empty) => {
+            let a = num(a)?;
+            let b = if b_empty { u64::MAX } else { num(b)? };
+            if a > b {
+                None
+            } else if a >= size {
+                Some(Err(()))
+            } else {
+                Some(Ok((a, b.min(size - 1))))
+            }
+        }
+    }
+}
+
+async fn transfer(
+    State(svc): State<Arc<TransferService>>,
+    Path(file_id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((check, message)) = verify(&svc, &uri, &headers) {
+        return unauthorized(check, message);
+    }
+    let not_found = |why: String| {
+        error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("file {file_id}: {why}"),
+        )
+    };
+    if !file_id.starts_with(ids::FILE_PREFIX) {
+        return not_found("not a file id".into());
+    }
+    let doc: FileDoc = match svc.db.get(&file_id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return not_found("unknown on this node".into()),
+        Err(CouchError::Decode { .. }) => return not_found("its document does not parse".into()),
+        Err(e) => {
+            tracing::error!(operation = "transfer", file_id = %file_id, error = %e, "local CouchDB");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the local database is unreachable; retry shortly".into(),
+            );
+        }
+    };
+    if doc.source.node_id != svc.node_id {
+        return not_found(format!(
+            "owned by node {}, not this one",
+            doc.source.node_id
+        ));
+    }
+    if doc.status != FileStatus::Active {
+        return not_found("deleted".into());
+    }
+    let path: PathBuf = match &doc.source.export_path_bytes {
+        Some(b64) => {
+            use std::os::unix::ffi::OsStrExt;
+            match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(b) => std::ffi::OsStr::from_bytes(&b).into(),
+                Err(_) => return not_found("export_path_bytes is not base64".into()),
+            }
+        }
+        None => doc.source.export_path.clone().into(),
+    };
+    let Ok(canonical) = tokio::fs::canonicalize(&path).await else {
+        return not_found("gone from disk (stale)".into());
+    };
+    let mut inside = false;
+    for root in &svc.watch_paths {
+        if let Ok(r) = tokio::fs::canonicalize(root).await
+            && canonical.starts_with(&r)
+        {
+            inside = true;
+            break;
+        }
+    }
+    if !inside {
+        tracing::warn!(operation = "transfer", file_id = %file_id, path = %canonical.display(),
+            "refused: outside every watch path");
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("file {file_id} is outside this node's watch paths"),
+        );
+    }
+    let mut f = match tokio::fs::File::open(&canonical).await {
+        Ok(f) => f,
+        Err(_) => return not_found("cannot be opened (stale)".into()),
+    };
+    let md = match f.metadata().await {
+        Ok(m) => m,
+        Err(_) => return not_found("cannot be read (stale)".into()),
+    };
+    let mtime = md
+        .modified()
+        .ok()
+        .map(mosaicfs_common::time::from_system_time);
+    if !md.is_file() || md.len() != doc.size || mtime != Some(doc.mtime) {
+        return not_found("changed on disk since it was indexed (stale)".into());
+    }
+    let size = doc.size;
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    match range(range_header, size) {
+        Some(Err(())) => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+        )
+            .into_response(),
+        Some(Ok((start, end))) => {
+            if f.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+                return not_found("cannot be read (stale)".into());
+            }
+            let len = end - start + 1;
+            let body = Body::new(http_body_util::StreamBody::new(frames(f, len, false)));
+            let mut resp = (StatusCode::PARTIAL_CONTENT, body).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_RANGE,
+                hv(&format!("bytes {start}-{end}/{size}")),
+            );
+            h.insert(header::CONTENT_LENGTH, hv(&len.to_string()));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            resp
+        }
+        None => {
+            // No Content-Length: the body is chunked, which is what carries
+            // the trailer.
+            let body = Body::new(http_body_util::StreamBody::new(frames(f, size, true)));
+            let mut resp = (StatusCode::OK, body).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::TRAILER, HeaderValue::from_static("digest"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            resp
+        }
+    }
+}
+
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// `len` bytes of `f` as body frames, then (with `trailer`) a `digest`
+/// trailer frame with the SHA-256 of exactly those bytes. A file that
+/// shrinks mid-stream ends the body with an error, so no trailer is sent
+/// and the receiver discards the transfer.
+fn frames(
+    f: tokio::fs::File,
+    len: u64,
+    trailer: bool,
+) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + 'static {
+    struct S {
+        f: tokio::fs::File,
+        left: u64,
+        hash: Option<Sha256>,
+        done: bool,
+    }
+    let init = S {
+        f,
+        left: len,
+        hash: trailer.then(Sha256::new),
+        done: false,
+    };
+    futures_util::stream::unfold(init, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        if s.left == 0 {
+            s.done = true;
+            let hash = s.hash.take()?;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(hash.finalize());
+            let mut trailers = HeaderMap::new();
+            trailers.insert("digest", hv(&format!("sha-256={b64}")));
+            return Some((Ok(Frame::trailers(trailers)), s));
+        }
+        let mut buf = vec![0u8; CHUNK.min(s.left as usize)];
+        match s.f.read(&mut buf).await {
+            Ok(0) => {
+                s.done = true;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "file shrank while streaming",
+                    )),
+                    s,
+                ))
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                if let Some(h) = s.hash.as_mut() {
+                    h.update(&buf);
+                }
+                s.left -= n as u64;
+                Some((Ok(Frame::data(Bytes::from(buf))), s))
+            }
+            Err(e) => {
+                s.done = true;
+                Some((Err(e), s))
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(range(None, 10), None);
+        assert_eq!(range(Some("bytes=0-0"), 10), Some(Ok((0, 0))));
+        assert_eq!(range(Some("bytes=2-"), 10), Some(Ok((2, 9))));
+        assert_eq!(range(Some("bytes=-3"), 10), Some(Ok((7, 9))));
+        assert_eq!(range(Some("bytes=-30"), 10), Some(Ok((0, 9))));
+        assert_eq!(range(Some("bytes=5-50"), 10), Some(Ok((5, 9))));
+        assert_eq!(range(Some("bytes=10-"), 10), Some(Err(())));
+        assert_eq!(range(Some("bytes=0-"), 0), Some(Err(())));
+        assert_eq!(range(Some("bytes=-0"), 10), Some(Err(())));
+        for ignored in [
+            "bytes=5-2",
+            "bytes=x-1",
+            "bytes=0-1,3-4",
+            "items=0-1",
+            "bytes=-",
+        ] {
+            assert_eq!(range(Some(ignored), 10), None, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn advertised_url_defaults_to_the_bound_address() {
+        assert_eq!(
+            advertise_url(None, "127.0.0.1:7847".parse().unwrap()),
+            "http://127.0.0.1:7847"
+        );
+        assert_eq!(
+            advertise_url(Some("http://nas:1/"), "0.0.0.0:7847".parse().unwrap()),
+            "http://nas:1"
+        );
+        let any = advertise_url(None, "0.0.0.0:7847".parse().unwrap());
+        assert!(any.starts_with("http://") && any.ends_with(":7847") && !any.contains("0.0.0.0"));
+    }
+}

@@ -1,0 +1,297 @@
+//! The transfer endpoint over real HTTP with a real file: a full fetch whose
+//! `Digest` trailer matches the bytes, ranges, signature checks, and paths
+//! outside the watch paths. A raw hyper client is used because reqwest does
+//! not expose trailers.
+
+use crate::common::*;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::{HeaderMap, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use mosaicfs_agent::transfer::{TransferService, serve};
+use mosaicfs_common::couch::CouchClient;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+const KEY_ID: &str = "MOSAICFS_0123456789ABCDEF";
+const SECRET: &str = "transfer-test-secret";
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    trailers: Option<HeaderMap>,
+}
+
+async fn get(addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> Answer {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::get(path).header("host", addr.to_string());
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let resp = sender
+        .send_request(req.body(Empty::<Bytes>::new()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let collected = body.collect().await.unwrap();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        trailers: collected.trailers().cloned(),
+        body: collected.to_bytes(),
+    }
+}
+
+/// `(timestamp, authorization)` for a GET of `path`, signed with `secret`.
+fn sign(path: &str, key_id: &str, secret: &str) -> (String, String) {
+    let key = mosaicfs_common::hmac::derive_signing_key(secret);
+    mosaicfs_common::hmac::signed_headers(key_id, &key, "GET", path, "", b"", &chrono::Utc::now())
+}
+
+/// A file document for `path` as the crawler would write it.
+pub fn file_doc(id: &str, node_id: &str, path: &Path) -> Value {
+    let md = std::fs::metadata(path).unwrap();
+    let mtime = mosaicfs_common::time::from_system_time(md.modified().unwrap());
+    json!({
+        "_id": id, "type": "file", "inode": 4242,
+        "name": path.file_name().unwrap().to_string_lossy(),
+        "source": {"node_id": node_id, "export_path": path.to_string_lossy(),
+                   "export_parent": path.parent().unwrap().to_string_lossy()},
+        "size": md.len(), "mtime": mosaicfs_common::time::format(&mtime), "status": "active"
+    })
+}
+
+struct Fixture {
+    addr: SocketAddr,
+    db: CouchClient,
+    watch: PathBuf,
+    outside: PathBuf,
+    content: Vec<u8>,
+    shutdown: CancellationToken,
+    _tmp: tempfile::TempDir,
+}
+
+async fn fixture(node_id: &str) -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let watch = tmp.path().join("watch");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&watch).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    // Several read chunks, not a multiple of the chunk size.
+    let content: Vec<u8> = (0..1_300_007u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(watch.join("big.bin"), &content).unwrap();
+    let db = local_server().fresh_db("transfer").await;
+    let svc = TransferService::new(db.clone(), node_id, KEY_ID, SECRET, vec![watch.clone()]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve(listener, svc.router(), shutdown.clone()));
+    Fixture {
+        addr,
+        db,
+        watch,
+        outside,
+        content,
+        shutdown,
+        _tmp: tmp,
+    }
+}
+
+async fn signed_get(f: &Fixture, id: &str, extra: &[(&str, &str)]) -> Answer {
+    let path = format!("/api/agent/transfer/{id}");
+    let (ts, auth) = sign(&path, KEY_ID, SECRET);
+    let mut h: Vec<(&str, &str)> = vec![("x-mosaicfs-timestamp", &ts), ("authorization", &auth)];
+    h.extend_from_slice(extra);
+    get(f.addr, &path, &h).await
+}
+
+fn message(a: &Answer) -> String {
+    let v: Value = serde_json::from_slice(&a.body).unwrap();
+    v["message"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn full_fetch_carries_a_matching_digest_trailer_and_ranges_are_exact() {
+    let node = test_node_id("xfer");
+    let f = fixture(&node).await;
+    let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c01";
+    f.db.put(&file_doc(id, &node, &f.watch.join("big.bin")))
+        .await
+        .unwrap();
+
+    let a = signed_get(&f, id, &[("te", "trailers")]).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers["trailer"], "digest");
+    assert_eq!(a.headers["transfer-encoding"], "chunked");
+    assert_eq!(a.body.as_ref(), f.content.as_slice());
+    let digest = a.trailers.expect("a Digest trailer")["digest"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&f.content));
+    assert_eq!(digest, format!("sha-256={expected}"));
+
+    // Without TE: trailers the bytes still arrive, without the trailer.
+    let a = signed_get(&f, id, &[]).await;
+    assert_eq!(a.body.as_ref(), f.content.as_slice());
+    assert!(a.trailers.is_none());
+
+    let n = f.content.len();
+    let a = signed_get(
+        &f,
+        id,
+        &[("range", "bytes=1000-300000"), ("te", "trailers")],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(a.headers["content-range"], format!("bytes 1000-300000/{n}"));
+    assert_eq!(a.body.as_ref(), &f.content[1000..=300000]);
+    assert!(a.trailers.is_none(), "a range has no trailer");
+    let a = signed_get(&f, id, &[("range", "bytes=-5")]).await;
+    assert_eq!(a.body.as_ref(), &f.content[n - 5..]);
+    let a = signed_get(&f, id, &[("range", &format!("bytes={n}-"))]).await;
+    assert_eq!(a.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(a.headers["content-range"], format!("bytes */{n}"));
+
+    // A changed file is stale: 404.
+    std::fs::write(f.watch.join("big.bin"), b"new content").unwrap();
+    let a = signed_get(&f, id, &[]).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(message(&a).contains("stale"), "{}", message(&a));
+    f.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn signature_checks_each_answer_401_naming_the_check() {
+    let node = test_node_id("xfer-auth");
+    let f = fixture(&node).await;
+    let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c02";
+    f.db.put(&file_doc(id, &node, &f.watch.join("big.bin")))
+        .await
+        .unwrap();
+    let path = format!("/api/agent/transfer/{id}");
+
+    let a = get(f.addr, &path, &[]).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(message(&a).contains("missing Authorization"));
+
+    let (ts, auth) = sign(&path, KEY_ID, SECRET);
+    let tampered = format!("{}0", &auth[..auth.len() - 1]);
+    let tampered = if tampered == auth {
+        format!("{}1", &auth[..auth.len() - 1])
+    } else {
+        tampered
+    };
+    let a = get(
+        f.addr,
+        &path,
+        &[("x-mosaicfs-timestamp", &ts), ("authorization", &tampered)],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        message(&a).contains("signature mismatch"),
+        "{}",
+        message(&a)
+    );
+
+    let (ts2, auth2) = sign(&path, KEY_ID, "another secret");
+    let a = get(
+        f.addr,
+        &path,
+        &[("x-mosaicfs-timestamp", &ts2), ("authorization", &auth2)],
+    )
+    .await;
+    assert!(message(&a).contains("signature mismatch"));
+
+    let (ts3, auth3) = sign(&path, "MOSAICFS_FFFFFFFFFFFFFFFF", SECRET);
+    let a = get(
+        f.addr,
+        &path,
+        &[("x-mosaicfs-timestamp", &ts3), ("authorization", &auth3)],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(message(&a).contains("not this node's access key"));
+
+    // Signed for another path (replay against another file).
+    let (ts4, auth4) = sign("/api/agent/transfer/file::other", KEY_ID, SECRET);
+    let a = get(
+        f.addr,
+        &path,
+        &[("x-mosaicfs-timestamp", &ts4), ("authorization", &auth4)],
+    )
+    .await;
+    assert!(message(&a).contains("signature mismatch"));
+
+    let old = chrono::Utc::now() - chrono::Duration::minutes(6);
+    let key = mosaicfs_common::hmac::derive_signing_key(SECRET);
+    let (ts5, auth5) =
+        mosaicfs_common::hmac::signed_headers(KEY_ID, &key, "GET", &path, "", b"", &old);
+    let a = get(
+        f.addr,
+        &path,
+        &[("x-mosaicfs-timestamp", &ts5), ("authorization", &auth5)],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(message(&a).contains("away from this node's clock"));
+    f.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn paths_outside_the_watch_paths_are_403_and_foreign_files_404() {
+    let node = test_node_id("xfer-403");
+    let f = fixture(&node).await;
+    std::fs::write(f.outside.join("secret.txt"), b"do not serve").unwrap();
+    // A document pointing straight outside.
+    let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c03";
+    f.db.put(&file_doc(id, &node, &f.outside.join("secret.txt")))
+        .await
+        .unwrap();
+    let a = signed_get(&f, id, &[]).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(message(&a).contains("outside this node's watch paths"));
+
+    // A path inside that escapes through `..` or a symlink.
+    let sneaky = f.watch.join("..").join("outside").join("secret.txt");
+    let id2 = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c04";
+    f.db.put(&file_doc(id2, &node, &sneaky)).await.unwrap();
+    assert_eq!(signed_get(&f, id2, &[]).await.status, StatusCode::FORBIDDEN);
+    std::os::unix::fs::symlink(f.outside.join("secret.txt"), f.watch.join("link.txt")).unwrap();
+    let id3 = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c05";
+    f.db.put(&file_doc(id3, &node, &f.watch.join("link.txt")))
+        .await
+        .unwrap();
+    assert_eq!(signed_get(&f, id3, &[]).await.status, StatusCode::FORBIDDEN);
+
+    // Another node's file, an unknown id, a deleted file: 404.
+    let id4 = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c06";
+    f.db.put(&file_doc(id4, "some-other-node", &f.watch.join("big.bin")))
+        .await
+        .unwrap();
+    let a = signed_get(&f, id4, &[]).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(message(&a).contains("owned by node some-other-node"));
+    assert_eq!(
+        signed_get(&f, "file::0190c0de5b6f7a3e8c1d2e3f4a5b6cff", &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let id5 = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c07";
+    let mut d = file_doc(id5, &node, &f.watch.join("big.bin"));
+    d["status"] = json!("deleted");
+    f.db.put(&d).await.unwrap();
+    assert_eq!(signed_get(&f, id5, &[]).await.status, StatusCode::NOT_FOUND);
+    f.shutdown.cancel();
+}

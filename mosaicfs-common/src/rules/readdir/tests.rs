@@ -1,0 +1,477 @@
+//! Readdir evaluation: mapping strategies, merging, conflicts, inheritance.
+
+use super::*;
+use serde_json::json;
+
+fn now() -> Timestamp {
+    chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+fn f(id: &str, node: &str, path: &str, mtime: &str) -> FileDoc {
+    let (parent, name) = path.rsplit_once('/').unwrap();
+    serde_json::from_value(json!({
+        "_id": format!("file::{id}"), "type": "file", "inode": 1000 + id.len() as u64 * 7 + id.bytes().map(u64::from).sum::<u64>(),
+        "name": name, "source": {"node_id": node, "export_path": path, "export_parent": parent},
+        "size": 10, "mtime": mtime, "status": "active"
+    }))
+    .unwrap()
+}
+
+fn dir(path: &str, mounts: Value, enforce: bool) -> VirtualDirectoryDoc {
+    let (parent, name) = path.rsplit_once('/').unwrap();
+    serde_json::from_value(json!({
+        "_id": ids::dir_id(path), "type": "virtual_directory", "inode": 5000 + path.len() as u64,
+        "virtual_path": path, "name": name, "parent_path": if parent.is_empty() { "/" } else { parent },
+        "created_at": "2026-01-01T00:00:00Z", "enforce_steps_on_children": enforce, "mounts": mounts
+    }))
+    .unwrap()
+}
+
+fn root(mounts: Value, enforce: bool) -> VirtualDirectoryDoc {
+    serde_json::from_value(json!({
+        "_id": "dir::root", "type": "virtual_directory", "inode": 1, "virtual_path": "/", "name": "",
+        "system": true, "created_at": "2026-01-01T00:00:00Z", "enforce_steps_on_children": enforce, "mounts": mounts
+    }))
+    .unwrap()
+}
+
+/// Lists `d` at `sub` with every file offered to every mount whose query
+/// selects it, as an index would.
+fn ls(
+    d: &VirtualDirectoryDoc,
+    ancestors: &[&VirtualDirectoryDoc],
+    sub: &[&str],
+    files: &[FileDoc],
+    children: &[&VirtualDirectoryDoc],
+) -> Vec<String> {
+    entries(d, ancestors, sub, files, children)
+        .iter()
+        .map(|e| match e {
+            Entry::File { name, .. } => name.clone(),
+            Entry::Directory { name, .. } => format!("{name}/"),
+        })
+        .collect()
+}
+
+fn entries(
+    d: &VirtualDirectoryDoc,
+    ancestors: &[&VirtualDirectoryDoc],
+    sub: &[&str],
+    files: &[FileDoc],
+    children: &[&VirtualDirectoryDoc],
+) -> Vec<Entry> {
+    let compiled = compile_directory(d, ancestors).unwrap();
+    let candidates: Vec<Vec<&FileDoc>> = d
+        .mounts
+        .iter()
+        .map(|m| match mount_query(m, sub) {
+            None => vec![],
+            Some((node, prefix)) => files
+                .iter()
+                .filter(|f| {
+                    node.as_deref().is_none_or(|n| n == f.source.node_id)
+                        && f.source.export_path.starts_with(&prefix)
+                })
+                .collect(),
+        })
+        .collect();
+    let mut vpath = d.virtual_path.clone();
+    for s in sub {
+        vpath = join(&vpath, s);
+    }
+    list(
+        &compiled,
+        &vpath,
+        sub,
+        &candidates,
+        children,
+        &NoFacts,
+        now(),
+    )
+}
+
+fn tree() -> Vec<FileDoc> {
+    vec![
+        f(
+            "a1",
+            "node-a",
+            "/home/u/docs/report.pdf",
+            "2026-05-01T00:00:00Z",
+        ),
+        f(
+            "a2",
+            "node-a",
+            "/home/u/docs/notes.txt",
+            "2026-05-01T00:00:00Z",
+        ),
+        f(
+            "a3",
+            "node-a",
+            "/home/u/docs/2025/tax.pdf",
+            "2026-05-01T00:00:00Z",
+        ),
+        f(
+            "a4",
+            "node-a",
+            "/home/u/docs/2025/deep/x.pdf",
+            "2026-05-01T00:00:00Z",
+        ),
+        f(
+            "a5",
+            "node-a",
+            "/home/u/docsother/not-under.pdf",
+            "2026-05-01T00:00:00Z",
+        ),
+        f(
+            "b1",
+            "node-b",
+            "/srv/docs/report.pdf",
+            "2026-05-20T00:00:00Z",
+        ),
+        f(
+            "b2",
+            "node-b",
+            "/srv/docs/b-only.pdf",
+            "2026-05-20T00:00:00Z",
+        ),
+    ]
+}
+
+fn mount(node: &str, path: &str, strategy: &str, steps: Value, policy: &str) -> Value {
+    json!({"mount_id": format!("m-{node}-{strategy}"), "source": {"node_id": node, "export_path": path},
+           "strategy": strategy, "steps": steps, "conflict_policy": policy})
+}
+
+#[test]
+fn prefix_replace_keeps_the_hierarchy_and_synthesizes_subdirectories() {
+    let d = dir(
+        "/documents",
+        json!([mount(
+            "node-a",
+            "/home/u/docs",
+            "prefix_replace",
+            json!([]),
+            "last_write_wins"
+        )]),
+        false,
+    );
+    assert_eq!(
+        ls(&d, &[], &[], &tree(), &[]),
+        ["2025/", "notes.txt", "report.pdf"]
+    );
+    assert_eq!(ls(&d, &[], &["2025"], &tree(), &[]), ["deep/", "tax.pdf"]);
+    assert_eq!(ls(&d, &[], &["2025", "deep"], &tree(), &[]), ["x.pdf"]);
+    let e = entries(&d, &[], &[], &tree(), &[]);
+    let Entry::Directory {
+        inode,
+        synthesized,
+        virtual_path,
+        ..
+    } = &e[0]
+    else {
+        panic!("{e:?}")
+    };
+    assert!(*synthesized && *inode >= 1000);
+    assert_eq!(virtual_path, "/documents/2025");
+    assert_eq!(
+        *inode,
+        ids::synthesized_dir_inode("/documents/2025"),
+        "stable inode"
+    );
+}
+
+#[test]
+fn flatten_lists_every_match_directly_and_only_at_the_top() {
+    let d = dir(
+        "/pdfs",
+        json!([mount(
+            "node-a",
+            "/home/u/docs",
+            "flatten",
+            json!([{"op": "glob", "pattern": "*.pdf"}]),
+            "last_write_wins"
+        )]),
+        false,
+    );
+    assert_eq!(
+        ls(&d, &[], &[], &tree(), &[]),
+        ["report.pdf", "tax.pdf", "x.pdf"]
+    );
+    assert!(ls(&d, &[], &["2025"], &tree(), &[]).is_empty());
+}
+
+#[test]
+fn sources_merge_and_conflicts_follow_the_policy() {
+    let lww = dir(
+        "/all",
+        json!([
+            mount(
+                "node-a",
+                "/home/u/docs",
+                "flatten",
+                json!([{"op": "glob", "pattern": "*.pdf"}]),
+                "last_write_wins"
+            ),
+            mount(
+                "node-b",
+                "/srv/docs",
+                "flatten",
+                json!([]),
+                "last_write_wins"
+            ),
+        ]),
+        false,
+    );
+    let e = entries(&lww, &[], &[], &tree(), &[]);
+    let names: Vec<_> = e.iter().map(Entry::name).collect();
+    assert_eq!(names, ["b-only.pdf", "report.pdf", "tax.pdf", "x.pdf"]);
+    let report = e.iter().find(|x| x.name() == "report.pdf").unwrap();
+    assert!(
+        matches!(report, Entry::File { file_id, .. } if file_id == "file::b1"),
+        "newest wins: {report:?}"
+    );
+
+    // One mount with the conservative policy is enough.
+    let mixed = dir(
+        "/all",
+        json!([
+            mount(
+                "node-a",
+                "/home/u/docs",
+                "flatten",
+                json!([{"op": "glob", "pattern": "*.pdf"}]),
+                "last_write_wins"
+            ),
+            mount(
+                "node-b",
+                "/srv/docs",
+                "flatten",
+                json!([]),
+                "suffix_node_id"
+            ),
+        ]),
+        false,
+    );
+    assert_eq!(
+        ls(&mixed, &[], &[], &tree(), &[]),
+        [
+            "b-only.pdf",
+            "report~node-a.pdf",
+            "report~node-b.pdf",
+            "tax.pdf",
+            "x.pdf"
+        ]
+    );
+}
+
+#[test]
+fn two_files_of_one_node_under_one_name_stay_distinct() {
+    let files = vec![
+        f(
+            "0190aaaa1111",
+            "node-a",
+            "/d/x/same.txt",
+            "2026-05-01T00:00:00Z",
+        ),
+        f(
+            "0190bbbb2222",
+            "node-a",
+            "/d/y/same.txt",
+            "2026-05-02T00:00:00Z",
+        ),
+    ];
+    let d = dir(
+        "/flat",
+        json!([mount(
+            "node-a",
+            "/d",
+            "flatten",
+            json!([]),
+            "suffix_node_id"
+        )]),
+        false,
+    );
+    assert_eq!(
+        ls(&d, &[], &[], &files, &[]),
+        ["same~node-a-0190aaaa.txt", "same~node-a-0190bbbb.txt"]
+    );
+}
+
+#[test]
+fn the_same_file_through_two_mounts_is_listed_once_and_keeps_its_inode_everywhere() {
+    let d = dir(
+        "/twice",
+        json!([
+            mount(
+                "node-a",
+                "/home/u/docs",
+                "flatten",
+                json!([]),
+                "last_write_wins"
+            ),
+            mount("*", "/home/u/docs", "flatten", json!([]), "suffix_node_id"),
+        ]),
+        false,
+    );
+    let names = ls(&d, &[], &[], &tree(), &[]);
+    assert_eq!(
+        names.iter().filter(|n| n.as_str() == "report.pdf").count(),
+        1,
+        "{names:?}"
+    );
+    let other = dir(
+        "/other",
+        json!([mount(
+            "node-a",
+            "/home/u/docs",
+            "prefix_replace",
+            json!([]),
+            "last_write_wins"
+        )]),
+        false,
+    );
+    let inode_in = |d: &VirtualDirectoryDoc| {
+        entries(d, &[], &[], &tree(), &[])
+            .into_iter()
+            .find_map(|e| match e {
+                Entry::File { name, inode, .. } if name == "report.pdf" => Some(inode),
+                _ => None,
+            })
+    };
+    assert_eq!(inode_in(&d), inode_in(&other));
+    assert!(inode_in(&d).is_some());
+}
+
+#[test]
+fn ancestor_steps_are_enforced_before_the_childs_own() {
+    let parent = dir(
+        "/documents",
+        json!([mount(
+            "node-a",
+            "/nowhere",
+            "flatten",
+            json!([{"op": "glob", "pattern": "*.txt", "invert": true}]),
+            "last_write_wins"
+        )]),
+        true,
+    );
+    let child = dir(
+        "/documents/work",
+        json!([mount(
+            "node-a",
+            "/home/u/docs",
+            "prefix_replace",
+            json!([{"op": "glob", "pattern": "*", "on_match": "include"}]),
+            "last_write_wins"
+        )]),
+        false,
+    );
+    let r = root(json!([]), false);
+    assert_eq!(
+        ls(&child, &[&r, &parent], &[], &tree(), &[]),
+        ["2025/", "report.pdf"],
+        "notes.txt excluded by the ancestor"
+    );
+    let relaxed = dir(
+        "/documents",
+        parent
+            .mounts
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap())
+            .collect(),
+        false,
+    );
+    assert_eq!(
+        ls(&child, &[&r, &relaxed], &[], &tree(), &[]),
+        ["2025/", "notes.txt", "report.pdf"]
+    );
+}
+
+#[test]
+fn deleted_files_never_appear_and_child_directories_do() {
+    let mut files = tree();
+    files[0].status = FileStatus::Deleted;
+    let d = dir(
+        "/documents",
+        json!([mount(
+            "node-a",
+            "/home/u/docs",
+            "prefix_replace",
+            json!([]),
+            "last_write_wins"
+        )]),
+        false,
+    );
+    let child = dir("/documents/2025", json!([]), false);
+    let e = entries(&d, &[], &[], &files, &[&child]);
+    let names: Vec<_> = e.iter().map(Entry::name).collect();
+    assert_eq!(
+        names,
+        ["2025", "notes.txt"],
+        "a real child directory takes the name of the synthesized one"
+    );
+    assert!(matches!(
+        &e[0],
+        Entry::Directory {
+            synthesized: false,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_file_named_like_a_directory_is_renamed() {
+    let files = vec![f("z1", "node-a", "/d/work", "2026-05-01T00:00:00Z")];
+    let d = dir(
+        "/top",
+        json!([mount(
+            "node-a",
+            "/d",
+            "prefix_replace",
+            json!([]),
+            "last_write_wins"
+        )]),
+        false,
+    );
+    let child = dir("/top/work", json!([]), false);
+    assert_eq!(
+        ls(&d, &[], &[], &files, &[&child]),
+        ["work/", "work~node-a"]
+    );
+}
+
+#[test]
+fn compile_errors_name_the_mount_and_step() {
+    let d = dir(
+        "/bad",
+        json!([
+            mount("node-a", "/x", "flatten", json!([]), "last_write_wins"),
+            mount(
+                "node-a",
+                "/y",
+                "flatten",
+                json!([{"op": "size", "max": "3 bananas"}]),
+                "last_write_wins"
+            ),
+        ]),
+        false,
+    );
+    let e = compile_directory(&d, &[]).err().unwrap();
+    assert_eq!(e.field, "mounts[1].steps[0].max");
+    let parent = dir(
+        "/p",
+        json!([mount(
+            "node-a",
+            "/x",
+            "flatten",
+            json!([{"op": "regex", "pattern": "("}]),
+            "last_write_wins"
+        )]),
+        true,
+    );
+    let ok = dir("/p/c", json!([]), false);
+    let e = compile_directory(&ok, &[&parent]).err().unwrap();
+    assert!(e.field.starts_with("/p: mounts[0].steps[0]"), "{e}");
+}

@@ -1,0 +1,721 @@
+//! The SQLite side of the index: the schema, applying one `_changes` page in
+//! one transaction, and the queries. Everything here is synchronous and does
+//! blocking I/O; async callers go through [`crate::Index`], which runs it on
+//! the blocking pool.
+
+use crate::error::IndexError;
+use mosaicfs_common::documents::{FileDoc, FileStatus, LabelAssignmentDoc, LabelRuleDoc};
+use mosaicfs_common::ids;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::Path;
+
+/// Schema version; a different stored version rebuilds the index (it is a
+/// cache, so dropping it is always safe).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files (
+    id            TEXT PRIMARY KEY,
+    node_id       TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    name_lc       TEXT NOT NULL,
+    export_path   TEXT NOT NULL,
+    export_parent TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    mtime         TEXT NOT NULL,
+    mime_type     TEXT,
+    status        TEXT NOT NULL,
+    inode         INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_node_parent ON files (node_id, export_parent);
+CREATE INDEX IF NOT EXISTS files_node_path ON files (node_id, export_path);
+CREATE INDEX IF NOT EXISTS files_name ON files (name_lc);
+CREATE INDEX IF NOT EXISTS files_inode ON files (inode);
+CREATE TABLE IF NOT EXISTS label_assignments (
+    doc_id  TEXT PRIMARY KEY,
+    file_id TEXT NOT NULL,
+    doc     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS file_labels (
+    label   TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    PRIMARY KEY (label, file_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS label_rules (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+";
+
+/// One indexed file: the fields the hot queries need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    /// `file::{uuid}`.
+    pub id: String,
+    /// Owning node.
+    pub node_id: String,
+    /// File name.
+    pub name: String,
+    /// Absolute path on the owning node (lossy UTF-8).
+    pub export_path: String,
+    /// Parent directory of `export_path`.
+    pub export_parent: String,
+    /// Bytes.
+    pub size: u64,
+    /// Modification time, RFC 3339 as stored in the document.
+    pub mtime: String,
+    /// MIME type, if known.
+    pub mime_type: Option<String>,
+    /// `active` or `deleted`.
+    pub status: String,
+    /// The file's inode.
+    pub inode: u64,
+}
+
+/// How a search matches names. Both are case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameMatch {
+    /// The name contains this text.
+    Substring(String),
+    /// The whole name matches this glob: `*`, `?`, `[abc]`, `[a-z]`, `[^a]`.
+    Glob(String),
+}
+
+/// Restricts a search to files that may carry a label: files assigned the
+/// label directly, or covered by one of `rules` (`(node_id or "*", path
+/// prefix)`). A cheap superset; callers compute effective labels exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelScope {
+    /// The label.
+    pub label: String,
+    /// `(node_id, path_prefix)` of enabled rules that carry the label.
+    pub rules: Vec<(String, String)>,
+}
+
+/// A search or listing.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Name filter; `None` matches every name.
+    pub name: Option<NameMatch>,
+    /// Only this node's files.
+    pub node_id: Option<String>,
+    /// Only files that may carry this label.
+    pub label: Option<LabelScope>,
+    /// Only ids greater than this (the cursor).
+    pub after: Option<String>,
+    /// At most this many rows.
+    pub limit: usize,
+    /// Include soft-deleted files.
+    pub include_deleted: bool,
+}
+
+/// What applying one page changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyStats {
+    /// File rows written or removed.
+    pub files: usize,
+    /// Label documents written or removed.
+    pub labels: usize,
+    /// Documents skipped because they did not parse.
+    pub malformed: usize,
+}
+
+/// Opens (creating if needed) the index at `path`. A file with another
+/// schema version or for another database (`source`) is emptied.
+pub fn open(path: &Path, source: &str) -> Result<Connection, IndexError> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| IndexError::Io {
+            path: dir.to_owned(),
+            source: e,
+        })?;
+    }
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    let version: Option<String> = meta(&conn, "schema_version")?;
+    let stored_source: Option<String> = meta(&conn, "source")?;
+    if version.as_deref() != Some(&SCHEMA_VERSION.to_string())
+        || stored_source.as_deref() != Some(source)
+    {
+        if version.is_some() || stored_source.is_some() {
+            tracing::info!(path = %path.display(), "index belongs to another schema or database; rebuilding");
+        }
+        conn.execute_batch(
+            "DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS label_assignments;
+             DROP TABLE IF EXISTS file_labels; DROP TABLE IF EXISTS label_rules;
+             DROP TABLE IF EXISTS meta;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        set_meta(&conn, "schema_version", &SCHEMA_VERSION.to_string())?;
+        set_meta(&conn, "source", source)?;
+    }
+    Ok(conn)
+}
+
+/// Opens another connection to an existing index, for reading.
+pub fn open_reader(path: &Path) -> Result<Connection, IndexError> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Result<(), IndexError> {
+    // WAL lets readers run while the follower writes a page.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(())
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>, IndexError> {
+    // The table may not exist yet in a brand-new file.
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    )?;
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), IndexError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// The stored `last_seq` (JSON text of CouchDB's opaque value), if any.
+pub fn last_seq(conn: &Connection) -> Result<Option<Value>, IndexError> {
+    Ok(meta(conn, "last_seq")?.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+/// One change, reduced to what the index needs.
+#[derive(Debug, Clone)]
+pub struct ChangeIn<'a> {
+    /// Document id.
+    pub id: &'a str,
+    /// Whether the document was deleted.
+    pub deleted: bool,
+    /// The document (absent for deletions on some servers).
+    pub doc: Option<&'a Value>,
+}
+
+/// Applies a page of changes and records `last_seq`, all in one transaction.
+pub fn apply_page(
+    conn: &mut Connection,
+    changes: &[ChangeIn<'_>],
+    last_seq: &Value,
+) -> Result<ApplyStats, IndexError> {
+    let tx = conn.transaction()?;
+    let mut stats = ApplyStats::default();
+    for c in changes {
+        let deleted = c.deleted
+            || c.doc
+                .and_then(|d| d.get("_deleted"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+        if c.id.starts_with(ids::FILE_PREFIX) {
+            stats.files += 1;
+            apply_file(&tx, c.id, if deleted { None } else { c.doc }, &mut stats)?;
+        } else if c.id.starts_with(ids::LABEL_FILE_PREFIX) {
+            stats.labels += 1;
+            apply_assignment(&tx, c.id, if deleted { None } else { c.doc }, &mut stats)?;
+        } else if c.id.starts_with(ids::LABEL_RULE_PREFIX) {
+            stats.labels += 1;
+            apply_rule(&tx, c.id, if deleted { None } else { c.doc }, &mut stats)?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('last_seq', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [last_seq.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(stats)
+}
+
+fn malformed(id: &str, what: &str, e: impl std::fmt::Display, stats: &mut ApplyStats) {
+    stats.malformed += 1;
+    tracing::warn!(doc_id = %id, operation = "index", error = %e,
+        "skipping a {what} document that does not parse");
+}
+
+fn apply_file(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: Option<&Value>,
+    stats: &mut ApplyStats,
+) -> Result<(), IndexError> {
+    // Whatever happens below, the old row goes: a document that became
+    // unreadable must not leave a stale row behind.
+    tx.execute("DELETE FROM files WHERE id = ?1", [id])?;
+    let Some(doc) = doc else { return Ok(()) };
+    let f = match FileDoc::deserialize(doc) {
+        Ok(f) if f.id == id => f,
+        Ok(f) => {
+            malformed(id, "file", format!("_id {:?} differs", f.id), stats);
+            return Ok(());
+        }
+        Err(e) => {
+            malformed(id, "file", e, stats);
+            return Ok(());
+        }
+    };
+    let status = match f.status {
+        FileStatus::Active => "active",
+        FileStatus::Deleted => "deleted",
+    };
+    tx.execute(
+        "INSERT INTO files (id, node_id, name, name_lc, export_path, export_parent,
+                            size, mtime, mime_type, status, inode)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            f.id,
+            f.source.node_id,
+            f.name,
+            f.name.to_lowercase(),
+            f.source.export_path,
+            f.source.export_parent,
+            f.size as i64,
+            mosaicfs_common::time::format(&f.mtime),
+            f.mime_type,
+            status,
+            // SQLite integers are signed; keep the bit pattern.
+            f.inode as i64,
+        ],
+    )?;
+    Ok(())
+}
+
+fn apply_assignment(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: Option<&Value>,
+    stats: &mut ApplyStats,
+) -> Result<(), IndexError> {
+    let old: Option<String> = tx
+        .query_row(
+            "SELECT file_id FROM label_assignments WHERE doc_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(file_id) = old {
+        tx.execute("DELETE FROM file_labels WHERE file_id = ?1", [&file_id])?;
+        tx.execute("DELETE FROM label_assignments WHERE doc_id = ?1", [id])?;
+    }
+    let Some(doc) = doc else { return Ok(()) };
+    let a = match LabelAssignmentDoc::deserialize(doc) {
+        Ok(a) => a,
+        Err(e) => {
+            malformed(id, "label_assignment", e, stats);
+            return Ok(());
+        }
+    };
+    tx.execute(
+        "INSERT INTO label_assignments (doc_id, file_id, doc) VALUES (?1, ?2, ?3)",
+        params![id, a.file_id, doc.to_string()],
+    )?;
+    for label in &a.labels {
+        tx.execute(
+            "INSERT OR IGNORE INTO file_labels (label, file_id) VALUES (?1, ?2)",
+            params![label, a.file_id],
+        )?;
+    }
+    Ok(())
+}
+
+fn apply_rule(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: Option<&Value>,
+    stats: &mut ApplyStats,
+) -> Result<(), IndexError> {
+    tx.execute("DELETE FROM label_rules WHERE id = ?1", [id])?;
+    let Some(doc) = doc else { return Ok(()) };
+    if let Err(e) = LabelRuleDoc::deserialize(doc) {
+        malformed(id, "label_rule", e, stats);
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO label_rules (id, doc) VALUES (?1, ?2)",
+        params![id, doc.to_string()],
+    )?;
+    Ok(())
+}
+
+const COLUMNS: &str =
+    "id, node_id, name, export_path, export_parent, size, mtime, mime_type, status, inode";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+    Ok(FileRow {
+        id: r.get(0)?,
+        node_id: r.get(1)?,
+        name: r.get(2)?,
+        export_path: r.get(3)?,
+        export_parent: r.get(4)?,
+        size: r.get::<_, i64>(5)? as u64,
+        mtime: r.get(6)?,
+        mime_type: r.get(7)?,
+        status: r.get(8)?,
+        inode: r.get::<_, i64>(9)? as u64,
+    })
+}
+
+/// Runs a listing or search, in id order.
+pub fn query(conn: &Connection, q: &Query) -> Result<Vec<FileRow>, IndexError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM files WHERE 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let arg = |v: rusqlite::types::Value, args: &mut Vec<_>| {
+        args.push(v);
+        args.len()
+    };
+    use rusqlite::types::Value as V;
+    if let Some(after) = &q.after {
+        let n = arg(V::Text(after.clone()), &mut args);
+        sql.push_str(&format!(" AND id > ?{n}"));
+    }
+    if !q.include_deleted {
+        sql.push_str(" AND status = 'active'");
+    }
+    if let Some(node) = &q.node_id {
+        let n = arg(V::Text(node.clone()), &mut args);
+        sql.push_str(&format!(" AND node_id = ?{n}"));
+    }
+    match &q.name {
+        None => {}
+        Some(NameMatch::Substring(s)) => {
+            // instr, not LIKE: no escaping of % and _ needed.
+            let n = arg(V::Text(s.to_lowercase()), &mut args);
+            sql.push_str(&format!(" AND instr(name_lc, ?{n}) > 0"));
+        }
+        Some(NameMatch::Glob(g)) => {
+            let n = arg(V::Text(g.to_lowercase()), &mut args);
+            sql.push_str(&format!(" AND name_lc GLOB ?{n}"));
+        }
+    }
+    if let Some(scope) = &q.label {
+        let n = arg(V::Text(scope.label.clone()), &mut args);
+        let mut alts = vec![format!(
+            "id IN (SELECT file_id FROM file_labels WHERE label = ?{n})"
+        )];
+        for (node, prefix) in &scope.rules {
+            let lo = arg(V::Text(prefix.clone()), &mut args);
+            let hi = arg(V::Text(format!("{prefix}\u{10FFFF}")), &mut args);
+            let mut cond = format!("(export_path >= ?{lo} AND export_path < ?{hi}");
+            if node != "*" {
+                let nn = arg(V::Text(node.clone()), &mut args);
+                cond.push_str(&format!(" AND node_id = ?{nn}"));
+            }
+            cond.push(')');
+            alts.push(cond);
+        }
+        sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
+    }
+    let n = arg(V::Integer(q.limit.min(i64::MAX as usize) as i64), &mut args);
+    sql.push_str(&format!(" ORDER BY id LIMIT ?{n}"));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(args), row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// One file by id.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<FileRow>, IndexError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], row).optional()?)
+}
+
+/// The file at `export_path` on `node_id`. An active file wins over deleted
+/// ones at the same path (a path can be re-created after a delete).
+pub fn by_path(
+    conn: &Connection,
+    node_id: &str,
+    export_path: &str,
+) -> Result<Option<FileRow>, IndexError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM files WHERE node_id = ?1 AND export_path = ?2
+         ORDER BY status = 'active' DESC, id DESC LIMIT 1"
+    ))?;
+    Ok(stmt.query_row([node_id, export_path], row).optional()?)
+}
+
+/// Every label rule document.
+pub fn label_rules(conn: &Connection) -> Result<Vec<Value>, IndexError> {
+    let mut stmt = conn.prepare_cached("SELECT doc FROM label_rules ORDER BY id")?;
+    let docs = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(docs
+        .into_iter()
+        .filter_map(|d| serde_json::from_str(&d).ok())
+        .collect())
+}
+
+/// The label assignment documents of `file_ids` (at most one per file).
+pub fn assignments(conn: &Connection, file_ids: &[String]) -> Result<Vec<Value>, IndexError> {
+    let mut stmt = conn.prepare_cached("SELECT doc FROM label_assignments WHERE file_id = ?1")?;
+    let mut out = Vec::new();
+    for id in file_ids {
+        let docs = stmt
+            .query_map([id], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        out.extend(docs.iter().filter_map(|d| serde_json::from_str(d).ok()));
+    }
+    Ok(out)
+}
+
+/// Number of file rows (any status).
+pub fn count(conn: &Connection) -> Result<u64, IndexError> {
+    Ok(conn.query_row("SELECT count(*) FROM files", [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn file(id: &str, node: &str, path: &str, status: &str) -> Value {
+        let (parent, name) = path.rsplit_once('/').unwrap();
+        json!({
+            "_id": id, "type": "file", "inode": 1000 + id.len() as u64, "name": name,
+            "source": {"node_id": node, "export_path": path,
+                       "export_parent": if parent.is_empty() { "/" } else { parent }},
+            "size": 5, "mtime": "2025-01-01T00:00:00.123456789Z", "status": status
+        })
+    }
+
+    fn apply(conn: &mut Connection, docs: &[(&str, Option<Value>)], seq: u64) -> ApplyStats {
+        let changes: Vec<ChangeIn<'_>> = docs
+            .iter()
+            .map(|(id, d)| ChangeIn {
+                id,
+                deleted: d.is_none(),
+                doc: d.as_ref(),
+            })
+            .collect();
+        apply_page(conn, &changes, &json!(seq)).unwrap()
+    }
+
+    fn names(rows: &[FileRow]) -> Vec<&str> {
+        rows.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    fn setup() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("index.db"), "test").unwrap();
+        let docs = [
+            ("file::01", "n1", "/a/Report 2024.PDF"),
+            ("file::02", "n1", "/a/photo_1.jpg"),
+            ("file::03", "n2", "/b/photo_2.JPG"),
+            ("file::04", "n2", "/b/c/notes.txt"),
+            ("file::05", "n1", "/a/100%_done.txt"),
+            ("file::06", "n1", "/a/Übersicht.md"),
+        ];
+        let v: Vec<(&str, Option<Value>)> = docs
+            .iter()
+            .map(|(id, n, p)| (*id, Some(file(id, n, p, "active"))))
+            .collect();
+        apply(&mut conn, &v, 6);
+        (dir, conn)
+    }
+
+    fn search(conn: &Connection, m: NameMatch) -> Vec<String> {
+        let q = Query {
+            name: Some(m),
+            limit: 100,
+            ..Default::default()
+        };
+        names(&query(conn, &q).unwrap())
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn substring_and_glob_are_case_insensitive() {
+        let (_d, conn) = setup();
+        let s = |t: &str| search(&conn, NameMatch::Substring(t.into()));
+        let g = |t: &str| search(&conn, NameMatch::Glob(t.into()));
+        assert_eq!(s("PHOTO"), ["photo_1.jpg", "photo_2.JPG"]);
+        assert_eq!(s("%"), ["100%_done.txt"], "no LIKE wildcards");
+        assert_eq!(s("_"), ["photo_1.jpg", "photo_2.JPG", "100%_done.txt"]);
+        assert_eq!(s("übers"), ["Übersicht.md"], "Unicode lowercase");
+        assert_eq!(g("*.jpg"), ["photo_1.jpg", "photo_2.JPG"]);
+        assert_eq!(g("photo_?.jpg"), ["photo_1.jpg", "photo_2.JPG"]);
+        assert_eq!(g("photo_[2-9].*"), ["photo_2.JPG"]);
+        assert_eq!(g("photo_[^2].*"), ["photo_1.jpg"]);
+        assert_eq!(g("report*"), ["Report 2024.PDF"]);
+        assert!(g("report").is_empty(), "a glob matches the whole name");
+    }
+
+    #[test]
+    fn pagination_by_cursor_has_no_gaps_or_duplicates() {
+        let (_d, conn) = setup();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = query(
+                &conn,
+                &Query {
+                    after: after.clone(),
+                    limit: 4,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|r| r.id.clone());
+            seen.extend(page.into_iter().map(|r| r.id));
+        }
+        assert_eq!(
+            seen,
+            [
+                "file::01", "file::02", "file::03", "file::04", "file::05", "file::06"
+            ]
+        );
+        let n2 = query(
+            &conn,
+            &Query {
+                node_id: Some("n2".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(names(&n2), ["photo_2.JPG", "notes.txt"]);
+    }
+
+    #[test]
+    fn updates_deletions_soft_deletes_and_malformed_documents() {
+        let (dir, mut conn) = setup();
+        let stats = apply(
+            &mut conn,
+            &[
+                ("file::01", None),
+                (
+                    "file::02",
+                    Some(file("file::02", "n1", "/a/photo_1.jpg", "deleted")),
+                ),
+                (
+                    "file::03",
+                    Some(json!({"_id": "file::03", "type": "file", "size": "big"})),
+                ),
+                (
+                    "file::07",
+                    Some(json!({"_id": "file::07", "type": "file", "size": "big"})),
+                ),
+                ("file::08", Some(json!([1, 2]))),
+                ("node::n1", Some(json!({"_id": "node::n1", "type": "node"}))),
+            ],
+            9,
+        );
+        assert_eq!(stats.malformed, 3);
+        let all = |deleted| {
+            query(
+                &conn,
+                &Query {
+                    limit: 100,
+                    include_deleted: deleted,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            names(&all(false)),
+            ["notes.txt", "100%_done.txt", "Übersicht.md"]
+        );
+        assert_eq!(all(true).len(), 4, "the soft-deleted file is still there");
+        assert_eq!(get(&conn, "file::02").unwrap().unwrap().status, "deleted");
+        assert!(
+            get(&conn, "file::03").unwrap().is_none(),
+            "stale row removed"
+        );
+        assert_eq!(
+            by_path(&conn, "n2", "/b/c/notes.txt").unwrap().unwrap().id,
+            "file::04"
+        );
+        assert!(by_path(&conn, "n1", "/b/c/notes.txt").unwrap().is_none());
+        let f = get(&conn, "file::04").unwrap().unwrap();
+        assert_eq!(f.mtime, "2025-01-01T00:00:00.123456789Z");
+        assert_eq!(last_seq(&conn).unwrap(), Some(json!(9)));
+        drop(conn);
+        // Reopening keeps rows and the sequence; another source rebuilds.
+        let conn = open(&dir.path().join("index.db"), "test").unwrap();
+        assert_eq!(last_seq(&conn).unwrap(), Some(json!(9)));
+        assert_eq!(count(&conn).unwrap(), 4);
+        drop(conn);
+        let conn = open(&dir.path().join("index.db"), "other").unwrap();
+        assert_eq!(last_seq(&conn).unwrap(), None);
+        assert_eq!(count(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn label_scope_finds_direct_and_rule_covered_files() {
+        let (_d, mut conn) = setup();
+        apply(
+            &mut conn,
+            &[
+                (
+                    "label_file::05",
+                    Some(json!({"_id": "label_file::05", "type": "label_assignment",
+                        "file_id": "file::05", "labels": ["red", "blue"],
+                        "updated_at": "2025-01-01T00:00:00Z"})),
+                ),
+                (
+                    "label_rule::r1",
+                    Some(
+                        json!({"_id": "label_rule::r1", "type": "label_rule", "node_id": "n2",
+                        "path_prefix": "/b/c/", "labels": ["red"], "name": "r1", "enabled": true,
+                        "created_at": "2025-01-01T00:00:00Z"}),
+                    ),
+                ),
+            ],
+            10,
+        );
+        let q = |conn: &Connection, scope: LabelScope| {
+            names(
+                &query(
+                    conn,
+                    &Query {
+                        label: Some(scope),
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            )
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+        };
+        let red = LabelScope {
+            label: "red".into(),
+            rules: vec![("n2".into(), "/b/c/".into())],
+        };
+        assert_eq!(q(&conn, red), ["notes.txt", "100%_done.txt"]);
+        let star = LabelScope {
+            label: "none".into(),
+            rules: vec![("*".into(), "/a/".into())],
+        };
+        assert_eq!(q(&conn, star).len(), 4);
+        assert_eq!(label_rules(&conn).unwrap().len(), 1);
+        assert_eq!(assignments(&conn, &["file::05".into()]).unwrap().len(), 1);
+        // Removing the assignment removes its labels.
+        apply(&mut conn, &[("label_file::05", None)], 11);
+        assert!(assignments(&conn, &["file::05".into()]).unwrap().is_empty());
+        let blue = LabelScope {
+            label: "blue".into(),
+            rules: vec![],
+        };
+        assert!(q(&conn, blue).is_empty());
+    }
+}
