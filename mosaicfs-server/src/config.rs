@@ -52,7 +52,8 @@ pub struct ServerConfig {
     #[arg(long, env = "MOSAICFS_DEVELOPER_MODE")]
     pub developer_mode: bool,
     /// Credential to create at first start when none exists, as
-    /// `ACCESS_KEY_ID:SECRET` (bootstrap; prefer `mosaicfs-server credentials create`).
+    /// `ACCESS_KEY_ID:SECRET` (bootstrap; create further credentials with
+    /// `POST /api/credentials` once logged in).
     #[arg(long, env = "MOSAICFS_BOOTSTRAP_CREDENTIAL", hide_env_values = true)]
     pub bootstrap_credential: Option<String>,
 }

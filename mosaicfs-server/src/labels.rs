@@ -8,9 +8,11 @@ use std::collections::BTreeSet;
 /// Whether `rule` applies to `file`: enabled, same node (or `*`), and the
 /// file's export path starts with the rule's prefix (which ends with `/`).
 pub fn rule_covers(rule: &LabelRuleDoc, file: &FileDoc) -> bool {
-    rule.enabled
-        && (rule.node_id == "*" || rule.node_id == file.source.node_id)
-        && file.source.export_path.starts_with(&rule.path_prefix)
+    mosaicfs_common::rules::labels::rule_covers(
+        rule,
+        &file.source.node_id,
+        &file.source.export_path,
+    )
 }
 
 /// Where each effective label of a file comes from.

@@ -415,3 +415,61 @@ async fn status_utilization_credentials_and_heartbeat() {
     let node = s.db.get_value("node::n1").await.unwrap().unwrap();
     assert_eq!(node["status"], "online");
 }
+
+#[tokio::test]
+async fn an_agent_writes_only_for_its_own_node() {
+    let s = TestServer::start().await;
+    let mine = agent(&s, "node-mine").await;
+    let theirs = agent(&s, "node-theirs").await;
+    let docs = json!({"docs": [
+        file_doc("file::0190c0de5b6f7a3e8c1d2e3f4a5b0001", "node-mine", "/a/mine.txt", 1),
+        file_doc("file::0190c0de5b6f7a3e8c1d2e3f4a5b0002", "node-theirs", "/a/theirs.txt", 1),
+        file_doc("file::0190c0de5b6f7a3e8c1d2e3f4a5b0003", "node-nobody", "/a/nobody.txt", 1),
+    ]});
+    let v = ok_json(
+        post(&s, "/api/agent/files/bulk", &docs, &mine).await,
+        StatusCode::OK,
+    )
+    .await;
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r[0]["ok"], true, "{v}");
+    assert_eq!(
+        (r[1]["ok"].clone(), r[1]["error"].clone()),
+        (json!(false), json!("forbidden")),
+        "{v}"
+    );
+    assert!(
+        r[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another access key"),
+        "{v}"
+    );
+    assert_eq!(r[2]["error"], "forbidden", "{v}");
+    assert!(
+        s.db.get_value("file::0190c0de5b6f7a3e8c1d2e3f4a5b0002")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    for path in [
+        "/api/agent/heartbeat",
+        "/api/agent/status",
+        "/api/agent/utilization",
+    ] {
+        let body = match path {
+            "/api/agent/status" => json!({"node_id": "node-theirs", "overall": "healthy"}),
+            "/api/agent/utilization" => json!({"node_id": "node-theirs", "filesystems": []}),
+            _ => json!({"node_id": "node-theirs"}),
+        };
+        let resp = post(&s, path, &body, &mine).await;
+        expect_error(resp, StatusCode::FORBIDDEN, "another access key").await;
+        let resp = post(&s, path, &body, &theirs).await;
+        assert!(
+            resp.status().is_success(),
+            "{path}: {}",
+            resp.text().await.unwrap()
+        );
+    }
+}

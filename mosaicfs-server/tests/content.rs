@@ -27,12 +27,49 @@ fn bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 253) as u8).collect()
 }
 
+/// A server running on node `server-node`, whose only watch path is
+/// `{tmp}/files`.
 async fn server_with_node(tmp: &Path) -> TestServer {
     let db = couch_server("a").fresh_db("content").await;
-    TestServer::start_with(db, &tmp.join("data"), |c| {
+    let s = TestServer::start_with(db, &tmp.join("data"), |c| {
         c.node_id = Some(SERVER_NODE.into())
     })
+    .await;
+    std::fs::create_dir_all(tmp.join("files")).unwrap();
+    s.db.put(
+        &json!({"_id": format!("node::{SERVER_NODE}"), "type": "node", "node_id": SERVER_NODE,
+        "watch_paths": [tmp.join("files")]}),
+    )
     .await
+    .unwrap();
+    s
+}
+
+#[tokio::test]
+async fn a_local_file_outside_the_watch_paths_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = server_with_node(tmp.path()).await;
+    let token = s.token().await;
+    let outside = tmp.path().join("secret.txt");
+    std::fs::write(&outside, b"not for you").unwrap();
+    let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c99";
+    s.db.put(&file_doc(id, SERVER_NODE, &outside))
+        .await
+        .unwrap();
+    let got = fetch(&s, &token, Method::GET, id, &[]).await;
+    assert_eq!(
+        got.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&got.body)
+    );
+    // A symlink inside the watch path that leads out is refused too.
+    let link = tmp.path().join("files/link.txt");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c98";
+    s.db.put(&file_doc(id, SERVER_NODE, &link)).await.unwrap();
+    let got = fetch(&s, &token, Method::GET, id, &[]).await;
+    assert_eq!(got.status, StatusCode::FORBIDDEN);
 }
 
 struct Got {

@@ -393,7 +393,7 @@ async fn metrics_count_requests_per_route_and_openapi_covers_the_routes() {
 #[tokio::test]
 async fn signed_agent_requests_are_checked_and_each_rejection_says_why() {
     let s = TestServer::start().await;
-    s.db.put(&json!({"_id": "node::node-hb", "type": "node", "node_id": "node-hb", "status": "offline", "future": 1}))
+    s.db.put(&json!({"_id": "node::node-hb", "type": "node", "node_id": "node-hb", "status": "offline", "future": 1, "access_key_id": ADMIN_KEY}))
         .await
         .unwrap();
     let body = br#"{"node_id": "node-hb"}"#;
@@ -509,6 +509,17 @@ async fn signed_agent_requests_are_checked_and_each_rejection_says_why() {
         created["access_key_id"].as_str().unwrap(),
         created["secret_key"].as_str().unwrap(),
     );
+    // A valid key speaks only for its own node.
+    let r = s
+        .signed(Method::POST, "/api/agent/heartbeat", body, id, secret)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "belongs to another access key").await;
+    s.db.put(&json!({"_id": "node::node-own", "type": "node", "node_id": "node-own", "status": "offline", "access_key_id": id}))
+        .await
+        .unwrap();
+    let body = br#"{"node_id": "node-own"}"#;
     assert_eq!(
         s.signed(Method::POST, "/api/agent/heartbeat", body, id, secret)
             .send()
@@ -559,4 +570,68 @@ async fn signed_agent_requests_are_checked_and_each_rejection_says_why() {
 fn hex_sha256(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
+}
+
+#[tokio::test]
+async fn disabling_or_deleting_a_credential_ends_its_sessions() {
+    let s = TestServer::start().await;
+    let admin = s.token().await;
+    let created: Value = s
+        .authed(Method::POST, "/api/credentials", &admin)
+        .json(&json!({"name": "cli"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        created["access_key_id"].as_str().unwrap(),
+        created["secret_key"].as_str().unwrap(),
+    );
+    let login: Value = s
+        .request(Method::POST, "/api/auth/login")
+        .json(&json!({"access_key_id": id, "secret_key": secret}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap();
+    assert_eq!(
+        s.authed(Method::GET, "/api/auth/whoami", token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    s.authed(Method::PATCH, &format!("/api/credentials/{id}"), &admin)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        s.authed(Method::GET, "/api/credentials", token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "disabled",
+    )
+    .await;
+    s.authed(Method::DELETE, &format!("/api/credentials/{id}"), &admin)
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        s.authed(Method::GET, "/api/credentials", token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "deleted",
+    )
+    .await;
 }

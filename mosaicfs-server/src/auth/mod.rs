@@ -53,6 +53,31 @@ impl FromRequestParts<AppState> for User {
                 "this token was logged out; log in again",
             ));
         }
+        // A token is only as good as its credential: disabling or deleting the
+        // credential ends its sessions at once.
+        let cred: Option<mosaicfs_common::documents::CredentialDoc> = state
+            .db
+            .get(&mosaicfs_common::ids::credential_id(&claims.sub))
+            .await
+            .map_err(|e| match e {
+                mosaicfs_common::couch::CouchError::Decode { .. } => {
+                    ApiError::unauthorized("the credential of this token is unreadable")
+                }
+                other => ApiError::from(other),
+            })?;
+        match cred {
+            None => {
+                return Err(ApiError::unauthorized(
+                    "the credential of this token was deleted",
+                ));
+            }
+            Some(c) if !c.enabled => {
+                return Err(ApiError::unauthorized(
+                    "the credential of this token is disabled",
+                ));
+            }
+            Some(_) => {}
+        }
         Ok(User {
             access_key_id: claims.sub,
             jti: claims.jti,

@@ -6,7 +6,7 @@
 use crate::auth::Agent;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::parse_json;
-use crate::routes::nodes::{check_absolute, check_node_id, node_exists};
+use crate::routes::nodes::{check_absolute, check_node_id};
 use crate::routes::paging;
 use crate::state::AppState;
 use axum::extract::State;
@@ -78,6 +78,7 @@ async fn heartbeat(
     if !matches!(status.as_str(), "online" | "degraded") {
         return Err(ApiError::field("status", "must be online or degraded"));
     }
+    require_node(&state, &body.node_id, &agent.access_key_id).await?;
     let now = time::format(&time::now());
     let mut found = false;
     state
@@ -257,6 +258,36 @@ async fn files_bulk(
             }
         }
     }
+    // Each document must belong to a node registered to the calling key.
+    let mut owned: HashMap<String, Result<(), String>> = HashMap::new();
+    for (_, _, doc) in &pending {
+        let node = doc["source"]["node_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if owned.contains_key(&node) {
+            continue;
+        }
+        let verdict = match state.db.get_value(&ids::node_doc_id(&node)).await? {
+            None => Err(format!("node {node} is not registered")),
+            Some(n) => check_owner(&n, &node, &agent.access_key_id).map_err(|e| e.message),
+        };
+        owned.insert(node, verdict);
+    }
+    pending.retain(|(i, id, doc)| {
+        let node = doc["source"]["node_id"].as_str().unwrap_or_default();
+        match owned.get(node) {
+            Some(Err(message)) => {
+                results[*i] = Some(BulkDocResult::failed(
+                    Some(id.clone()),
+                    "forbidden",
+                    message.clone(),
+                ));
+                false
+            }
+            _ => true,
+        }
+    });
     let refused = results.iter().filter(|r| r.is_some()).count();
 
     for round in 0..BULK_ROUNDS {
@@ -368,14 +399,28 @@ fn to_json<T: Serialize>(v: &T) -> ApiResult<Value> {
     serde_json::to_value(v).map_err(ApiError::internal)
 }
 
-async fn require_node(state: &AppState, node_id: &str) -> ApiResult<()> {
+/// The node must exist and be registered to the credential that signed the
+/// request: an agent speaks only for its own node.
+async fn require_node(state: &AppState, node_id: &str, caller: &str) -> ApiResult<()> {
     check_node_id("node_id", node_id)?;
-    if node_exists(state, node_id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!(
+    let node = state.db.get_value(&ids::node_doc_id(node_id)).await?;
+    let Some(node) = node else {
+        return Err(ApiError::not_found(format!(
             "node {node_id} is not registered; run `mosaicfs-agent init`"
-        )))
+        )));
+    };
+    check_owner(&node, node_id, caller)
+}
+
+fn check_owner(node: &Value, node_id: &str, caller: &str) -> ApiResult<()> {
+    match node.get("access_key_id").and_then(Value::as_str) {
+        Some(k) if k == caller => Ok(()),
+        Some(_) => Err(ApiError::forbidden(format!(
+            "node {node_id} belongs to another access key; an agent may only write for its own node"
+        ))),
+        None => Err(ApiError::forbidden(format!(
+            "node {node_id} has no registered access key; register it with `mosaicfs-agent init`"
+        ))),
     }
 }
 
@@ -412,7 +457,7 @@ async fn post_status(
             ));
         }
     }
-    require_node(&state, &body.node_id).await?;
+    require_node(&state, &body.node_id, &agent.access_key_id).await?;
     let excess = body.recent_errors.len().saturating_sub(MAX_RECENT_ERRORS);
     body.recent_errors.drain(..excess);
     let subsystems = to_json(&body.subsystems)?;
@@ -475,7 +520,7 @@ async fn post_utilization(
             ));
         }
     }
-    require_node(&state, &body.node_id).await?;
+    require_node(&state, &body.node_id, &agent.access_key_id).await?;
     let now = time::now();
     let filesystems = to_json(&body.filesystems)?;
     let cloud = body.cloud.as_ref().map(to_json).transpose()?;

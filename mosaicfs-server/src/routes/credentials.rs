@@ -83,13 +83,17 @@ pub struct PatchCredential {
 pub struct ListParams {
     /// Page size, 1–1000 (default 100).
     pub limit: Option<usize>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
 }
 
-/// A list of credentials.
+/// A page of credentials.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CredentialList {
     /// The credentials.
     pub items: Vec<CredentialView>,
+    /// Cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 fn check_name(name: &str) -> ApiResult<()> {
@@ -181,27 +185,18 @@ async fn list_credentials(
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<CredentialList>> {
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 1000"));
-    }
-    let rows = state
-        .db
-        .all_docs_range(
-            ids::CREDENTIAL_PREFIX,
-            &ids::prefix_end(ids::CREDENTIAL_PREFIX),
-            limit,
-            0,
-            true,
-        )
-        .await?;
-    let items = rows
+    let limit = super::paging::limit(p.limit)?;
+    let page = super::paging::page(&state.db, ids::CREDENTIAL_PREFIX, limit, p.cursor.as_deref()).await?;
+    let items = page
+        .items
         .into_iter()
-        .filter_map(|r| r.doc)
         .filter_map(|d| serde_json::from_value::<CredentialDoc>(d).ok())
         .map(|c| CredentialView::from(&c))
         .collect();
-    Ok(axum::Json(CredentialList { items }))
+    Ok(axum::Json(CredentialList {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Creates a credential. The secret is in this answer and nowhere else.

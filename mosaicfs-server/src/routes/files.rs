@@ -505,7 +505,7 @@ async fn file_content(
     let plan = content::plan(&headers, &meta);
     let local = state.config.node_id.as_deref() == Some(file.source.node_id.as_str());
     let body = if local {
-        local_body(&file, plan.range).await?
+        local_body(&state, &file, plan.range).await?
     } else {
         remote_body(&state, &file, &plan, &method).await?
     };
@@ -531,11 +531,61 @@ fn os_path(source: &FileSource) -> ApiResult<std::path::PathBuf> {
     }
 }
 
+/// Refuses a path that does not lie, once canonicalized, under one of the
+/// watch paths this node published: a document must never make the server
+/// read arbitrary local files.
+async fn check_inside_watch_paths(
+    state: &AppState,
+    file: &FileDoc,
+    path: &std::path::Path,
+) -> ApiResult<()> {
+    // Read the field from the raw document: a node document that does not
+    // parse as a whole still has (or lacks) its watch paths.
+    let node = state
+        .db
+        .get_value(&ids::node_doc_id(&file.source.node_id))
+        .await?;
+    let watch: Vec<String> = node
+        .as_ref()
+        .and_then(|n| n.get("watch_paths"))
+        .and_then(|w| w.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let canonical = tokio::fs::canonicalize(path).await.map_err(|_| {
+        ApiError::not_found(format!(
+            "file {} is stale: it is no longer on disk; the index catches up at the next crawl",
+            file.id
+        ))
+    })?;
+    for w in watch {
+        if let Ok(root) = tokio::fs::canonicalize(&w).await
+            && canonical.starts_with(&root)
+        {
+            return Ok(());
+        }
+    }
+    tracing::warn!(file_id = %file.id, path = %canonical.display(), operation = "content",
+        "refused: path is outside the node's watch paths");
+    Err(ApiError::forbidden(format!(
+        "file {} lies outside the watch paths of node {}",
+        file.id, file.source.node_id
+    )))
+}
+
 /// Opens the file on this node, checks it still is what the document says,
 /// and streams `range` from it.
-async fn local_body(file: &FileDoc, range: Option<(u64, u64)>) -> ApiResult<Body> {
+async fn local_body(
+    state: &AppState,
+    file: &FileDoc,
+    range: Option<(u64, u64)>,
+) -> ApiResult<Body> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let path = os_path(&file.source)?;
+    check_inside_watch_paths(state, file, &path).await?;
     let mut f = tokio::fs::File::open(&path).await.map_err(|e| {
         tracing::info!(file_id = %file.id, path = %path.display(), error = %e, "content: cannot open");
         ApiError::not_found(format!(
