@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The Phase 1 demo on one machine: an agent crawls a sample tree into its local
-# CouchDB, which replicates to the control plane's CouchDB (both pouchdb-server).
+# The demo on one machine: an agent crawls a sample tree into its local
+# CouchDB, which replicates to the control plane's CouchDB (both pouchdb-server);
+# the control plane's REST API (mosaicfs-server, HTTPS) serves listings, search
+# and file content, fetching bytes from the agent's transfer endpoint.
 #
-#   scripts/demo.sh [start]      build the agent, start everything, wait for the
-#                                file documents to reach the control plane
-#   scripts/demo.sh stop         stop the agent, then both servers
+#   scripts/demo.sh [start]      build, start everything, wait for the file
+#                                documents to reach the control plane and its API
+#   scripts/demo.sh stop         stop the agent, the server, then both CouchDBs
 #   scripts/demo.sh status       what is running and how many file documents
 #   scripts/demo.sh sample DIR   only create the sample tree in DIR; prints its file count
 #   scripts/demo.sh config       only print the agent.toml the demo would write
@@ -13,6 +15,9 @@
 #   MOSAICFS_DEMO_DIR         where everything lives       (default /tmp/mosaicfs-demo)
 #   MOSAICFS_DEMO_CP_PORT     control-plane CouchDB port   (default 5984)
 #   MOSAICFS_DEMO_AGENT_PORT  agent-local CouchDB port     (default 5985)
+#   MOSAICFS_DEMO_SERVER_PORT control-plane HTTPS API port (default 8443)
+#   MOSAICFS_DEMO_TRANSFER_PORT agent transfer port        (default 7847)
+#   MOSAICFS_DEMO_SERVER_BIN  use this server binary instead of building one
 #   MOSAICFS_DEMO_AGENT_BIN   use this agent binary instead of building one
 #   MOSAICFS_DEMO_TIMEOUT     seconds to wait for the documents (default 120)
 set -euo pipefail
@@ -26,6 +31,10 @@ case "$DEMO_DIR" in /*) ;; *) DEMO_DIR="$PWD/$DEMO_DIR" ;; esac
 case "$DEMO_DIR" in *'"'*|*\\*) die "MOSAICFS_DEMO_DIR must not contain quotes or backslashes" ;; esac
 CP_PORT="${MOSAICFS_DEMO_CP_PORT:-5984}"
 AGENT_PORT="${MOSAICFS_DEMO_AGENT_PORT:-5985}"
+SERVER_PORT="${MOSAICFS_DEMO_SERVER_PORT:-8443}"
+TRANSFER_PORT="${MOSAICFS_DEMO_TRANSFER_PORT:-7847}"
+ACCESS_KEY=MOSAICFS_0123456789ABCDEF
+SECRET_KEY=demo-secret-key-0123456789
 TIMEOUT="${MOSAICFS_DEMO_TIMEOUT:-120}"
 DB_USER="admin"
 DB_PASSWORD=demo-password
@@ -39,6 +48,10 @@ STATE_DIR="$DEMO_DIR/agent-state"
 CONFIG="$DEMO_DIR/agent.toml"
 AGENT_LOG="$DEMO_DIR/agent.log"
 AGENT_PID="$DEMO_DIR/agent.pid"
+SERVER_DIR="$DEMO_DIR/server"
+SERVER_LOG="$DEMO_DIR/server.log"
+SERVER_PID="$DEMO_DIR/server.pid"
+API_URL="https://127.0.0.1:$SERVER_PORT"
 CP_URL="http://127.0.0.1:$CP_PORT"
 AGENT_DB_URL="http://127.0.0.1:$AGENT_PORT"
 # _all_docs range for ids "file::" .. "file::\ufff0", URL-encoded.
@@ -95,9 +108,9 @@ make_sample_tree() {
 agent_config() {
     cat <<EOF
 # MosaicFS agent configuration
-control_plane_url = "https://localhost:8443"   # REST API (later phases)
-access_key_id = "MOSAICFS_0123456789ABCDEF"
-secret_key = "demo-secret-key"
+control_plane_url = "$API_URL"   # the REST API
+access_key_id = "$ACCESS_KEY"
+secret_key = "$SECRET_KEY"
 watch_paths = ["$SAMPLE_DIR"]
 state_dir = "$STATE_DIR"      # node_id file lives here
 crawl_interval_secs = 10       # demo only: re-crawl often (the default is 3600; the watcher arrives with issue #5)
@@ -115,6 +128,9 @@ url = "$CP_URL"
 database = "$DB_NAME"
 username = "$DB_USER"
 password = "$DB_PASSWORD"
+
+[transfer]                # where the control plane (and later peers) fetch file bytes
+listen = "127.0.0.1:$TRANSFER_PORT"
 EOF
 }
 
@@ -124,24 +140,36 @@ count_file_docs() {
         | jq '.rows | length' 2>/dev/null
 }
 
-agent_running_pid() {
+running_pid() {
     local pid
-    pid="$(cat "$AGENT_PID" 2>/dev/null)" || return 1
+    pid="$(cat "$1" 2>/dev/null)" || return 1
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
+agent_running_pid() { running_pid "$AGENT_PID"; }
 
-stop_all() {
+# stop_pid PIDFILE NAME — SIGTERM, then SIGKILL after 15 s.
+stop_pid() {
     local pid
-    # The agent goes first: on SIGTERM it marks its node offline in CouchDB.
-    if pid="$(agent_running_pid)"; then
-        log "stopping agent (pid $pid)"
+    if pid="$(running_pid "$1")"; then
+        log "stopping $2 (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
         if ! wait_for_pid_exit "$pid" 15; then
-            log "agent ignored SIGTERM for 15s; sending SIGKILL"
+            log "$2 ignored SIGTERM for 15s; sending SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
-    rm -f "$AGENT_PID"
+    rm -f "$1"
+}
+
+# api ARGS... — curl against the demo's REST API, trusting exactly its certificate.
+api() {
+    curl -sS --cacert "$SERVER_DIR/tls-cert.pem" "$@"
+}
+
+stop_all() {
+    # The agent goes first: on SIGTERM it marks its node offline in CouchDB.
+    stop_pid "$AGENT_PID" agent
+    stop_pid "$SERVER_PID" mosaicfs-server
     "$COUCHDB_SH" stop --dir "$AGENT_DB_DIR"
     "$COUCHDB_SH" stop --dir "$CP_DIR"
 }
@@ -160,18 +188,21 @@ cmd_start() {
     "$REPO_ROOT/scripts/install-deps.sh"
 
     local agent_bin="${MOSAICFS_DEMO_AGENT_BIN:-}"
-    if [ -z "$agent_bin" ]; then
+    local server_bin="${MOSAICFS_DEMO_SERVER_BIN:-}"
+    if [ -z "$agent_bin" ] || [ -z "$server_bin" ]; then
         need_cmd cargo "install the Rust toolchain (https://rustup.rs)"
-        log "building mosaicfs-agent (release)..."
-        (cd "$REPO_ROOT" && cargo build --release -p mosaicfs-agent) || die "cargo build failed"
-        agent_bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/mosaicfs-agent"
+        log "building mosaicfs-agent and mosaicfs-server (release)..."
+        (cd "$REPO_ROOT" && cargo build --release -p mosaicfs-agent -p mosaicfs-server) || die "cargo build failed"
+        agent_bin="${agent_bin:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/mosaicfs-agent}"
+        server_bin="${server_bin:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/mosaicfs-server}"
     fi
     [ -x "$agent_bin" ] || die "agent binary $agent_bin not found"
+    [ -x "$server_bin" ] || die "server binary $server_bin not found"
 
     # Every run starts from empty databases so the counts below mean something.
     mkdir -p "$DEMO_DIR"
-    rm -rf "$CP_DIR" "$AGENT_DB_DIR" "$STATE_DIR"
-    rm -f "$AGENT_LOG"
+    rm -rf "$CP_DIR" "$AGENT_DB_DIR" "$STATE_DIR" "$SERVER_DIR"
+    rm -f "$AGENT_LOG" "$SERVER_LOG"
 
     "$COUCHDB_SH" start --port "$CP_PORT" --dir "$CP_DIR" --user "$DB_USER" --password "$DB_PASSWORD" >/dev/null \
         || die "control-plane CouchDB did not start (port taken? set MOSAICFS_DEMO_CP_PORT)"
@@ -181,6 +212,20 @@ cmd_start() {
     # production couchdb-init creates it); the agent's too, to keep the demo simple.
     create_db "$CP_URL"
     create_db "$AGENT_DB_URL"
+
+    log "starting mosaicfs-server on $API_URL"
+    MOSAICFS_COUCHDB_PASSWORD="$DB_PASSWORD" MOSAICFS_BOOTSTRAP_CREDENTIAL="$ACCESS_KEY:$SECRET_KEY" \
+        nohup "$server_bin" --listen "127.0.0.1:$SERVER_PORT" --data-dir "$SERVER_DIR" \
+        --couchdb-url "$CP_URL" --couchdb-user "$DB_USER" </dev/null >"$SERVER_LOG" 2>&1 &
+    local spid=$!
+    disown "$spid" 2>/dev/null || true
+    echo "$spid" >"$SERVER_PID"
+    local sdeadline=$((SECONDS + 60))
+    until [ -f "$SERVER_DIR/tls-cert.pem" ] && api -f -o /dev/null "$API_URL/health" 2>/dev/null; do
+        kill -0 "$spid" 2>/dev/null || { tail -n 20 "$SERVER_LOG" >&2; die "mosaicfs-server exited; log above ($SERVER_LOG)"; }
+        [ "$SECONDS" -lt "$sdeadline" ] || die "mosaicfs-server did not answer /health within 60s ($SERVER_LOG)"
+        sleep 0.3
+    done
 
     local expected
     expected="$(make_sample_tree "$SAMPLE_DIR")"
@@ -209,6 +254,21 @@ cmd_start() {
         sleep 1
     done
 
+    # The server answers from its index, which follows the control-plane
+    # database: wait until the API lists every file too.
+    local token listed=0
+    token="$(api -X POST "$API_URL/api/auth/login" -H 'content-type: application/json' \
+        -d "{\"access_key_id\":\"$ACCESS_KEY\",\"secret_key\":\"$SECRET_KEY\"}" | jq -r .token)"
+    if [ -z "$token" ] || [ "$token" = null ]; then die "could not log in to $API_URL ($SERVER_LOG)"; fi
+    while [ "$listed" -lt "$expected" ]; do
+        listed="$(api -H "Authorization: Bearer $token" "$API_URL/api/files?limit=1000" | jq '.items | length')" || listed=0
+        [ "$SECONDS" -lt "$deadline" ] || die "the API lists $listed of $expected files after ${TIMEOUT}s ($SERVER_LOG)"
+        [ "$listed" -ge "$expected" ] || sleep 0.5
+    done
+    local readme_id fingerprint
+    readme_id="$(api -H "Authorization: Bearer $token" "$API_URL/api/search?q=README.md" | jq -r '.items[0].id // .items[0]._id // empty')"
+    fingerprint="$(api "$API_URL/health" | jq -r .tls_fingerprint)"
+
     local summary
     summary="$(grep -iE 'summary|crawl(ed)? (complete|finished|done)' "$AGENT_LOG" | tail -n 1 || true)"
     cat <<EOF
@@ -220,10 +280,21 @@ MosaicFS demo is running ($count of $expected file documents reached the control
   Credentials:           $DB_USER / $DB_PASSWORD
   Sample tree:           $SAMPLE_DIR
   Agent config / log:    $CONFIG / $AGENT_LOG
+  REST API (HTTPS):      $API_URL   (certificate $SERVER_DIR/tls-cert.pem,
+                         SHA-256 $fingerprint)
+  API login:             $ACCESS_KEY / $SECRET_KEY
+  Server log:            $SERVER_LOG
 
   Agent summary: ${summary:-(no summary line in the log yet)}
 
-Try:
+Try the API (the token is valid 24 h):
+  TOKEN=$token
+  curl -s --cacert $SERVER_DIR/tls-cert.pem -H "Authorization: Bearer \$TOKEN" '$API_URL/api/files?limit=5' | jq
+  curl -s --cacert $SERVER_DIR/tls-cert.pem -H "Authorization: Bearer \$TOKEN" '$API_URL/api/search?q=*.md' | jq '.items[].name'
+  curl -s --cacert $SERVER_DIR/tls-cert.pem -H "Authorization: Bearer \$TOKEN" '$API_URL/api/files/${readme_id:-FILE_ID}/content'
+  curl -s --cacert $SERVER_DIR/tls-cert.pem '$API_URL/api/openapi.json' | jq '.paths | keys'
+
+Or CouchDB directly:
   curl -s -u $DB_USER:$DB_PASSWORD '$CP_URL/$DB_NAME/_all_docs?$FILE_RANGE' | jq '.rows | length'
   curl -s -u $DB_USER:$DB_PASSWORD '$CP_URL/$DB_NAME/_all_docs?$FILE_RANGE&include_docs=true&limit=1' | jq '.rows[0].doc'
   curl -s -u $DB_USER:$DB_PASSWORD '$CP_URL/$DB_NAME/_all_docs?startkey=%22node%3A%3A%22&endkey=%22node%3A%3A%EF%BF%B0%22&include_docs=true' | jq '.rows[].doc'
@@ -236,6 +307,7 @@ EOF
 cmd_status() {
     local pid
     if pid="$(agent_running_pid)"; then echo "agent: running (pid $pid)"; else echo "agent: stopped"; fi
+    if pid="$(running_pid "$SERVER_PID")"; then echo "mosaicfs-server: running (pid $pid) at $API_URL"; else echo "mosaicfs-server: stopped"; fi
     echo "control-plane CouchDB: $("$COUCHDB_SH" status --dir "$CP_DIR" || true)"
     echo "agent CouchDB: $("$COUCHDB_SH" status --dir "$AGENT_DB_DIR" || true)"
     echo "file documents on the control plane: $(count_file_docs "$CP_URL" || echo '?')"

@@ -4,7 +4,6 @@
 //! logged.
 
 use crate::error::ApiError;
-use crate::extract::body_error;
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
@@ -36,6 +35,18 @@ impl FromRequest<AppState> for Agent {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Agent, ApiError> {
         let (parts, body) = req.into_parts();
+        // Read the (bounded) body before any check: answering while the
+        // client is still sending makes HTTP/2 clients see a reset stream
+        // instead of our 401.
+        let limit = state.config.max_body_bytes;
+        let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("length limit") {
+                ApiError::too_large(format!("the body is larger than {limit} bytes"))
+            } else {
+                ApiError::bad_request(format!("cannot read the body: {msg}"))
+            }
+        })?;
         let header = |name: &str| {
             parts
                 .headers
@@ -100,16 +111,6 @@ impl FromRequest<AppState> for Agent {
                 )
             })?;
 
-        let limit = state.config.max_body_bytes;
-        let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
-            let msg = e.to_string();
-            if msg.contains("length limit") {
-                ApiError::too_large(format!("the body is larger than {limit} bytes"))
-            } else {
-                let _ = body_error;
-                ApiError::bad_request(format!("cannot read the body: {msg}"))
-            }
-        })?;
         if let Some(claimed) = header(BODY_HASH_HEADER) {
             let actual = hex::encode(Sha256::digest(&body));
             if !claimed.eq_ignore_ascii_case(&actual) {
