@@ -118,7 +118,7 @@ pub async fn start(
     let state = AppState(Arc::new(Inner {
         jwt: auth::jwt::JwtKeys::new(&jwt_secret),
         login_limiter: Default::default(),
-        revoked: Default::default(),
+        revoked: std::sync::Mutex::new(secrets::load_revoked(&config.data_dir)),
         metrics: Default::default(),
         tls_fingerprint: tls.fingerprint.clone(),
         http,

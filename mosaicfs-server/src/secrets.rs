@@ -51,3 +51,38 @@ pub fn jwt_key(data_dir: &Path) -> std::io::Result<Vec<u8>> {
         Err(e) => Err(e),
     }
 }
+
+/// File holding logged-out token ids until they expire.
+const REVOKED_FILE: &str = "revoked-tokens.json";
+
+/// Logged-out token ids (`jti` → expiry, unix seconds) saved by
+/// [`save_revoked`], minus those already expired. A missing or unreadable
+/// file gives an empty set (logged, never fatal: tokens expire anyway).
+pub fn load_revoked(data_dir: &Path) -> std::collections::HashMap<String, i64> {
+    let path = data_dir.join(REVOKED_FILE);
+    let now = chrono::Utc::now().timestamp();
+    match std::fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<std::collections::HashMap<String, i64>>(&bytes) {
+            Ok(mut m) => {
+                m.retain(|_, exp| *exp > now);
+                m
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "revoked-token list is unreadable; ignoring it");
+                Default::default()
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot read the revoked-token list");
+            Default::default()
+        }
+    }
+}
+
+/// Persists the logged-out token ids (atomically, mode 0600), so a logout
+/// survives a server restart.
+pub fn save_revoked(data_dir: &Path, revoked: &std::collections::HashMap<String, i64>) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(revoked).map_err(std::io::Error::other)?;
+    write_private(&data_dir.join(REVOKED_FILE), &bytes)
+}

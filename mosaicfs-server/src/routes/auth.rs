@@ -147,12 +147,23 @@ async fn whoami(user: User, State(state): State<AppState>) -> ApiResult<axum::Js
 
 /// Invalidates the token used for this request.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = crate::error::ErrorBody)))]
-async fn logout(user: User, State(state): State<AppState>) -> StatusCode {
-    if let Ok(mut r) = state.revoked.lock() {
+    responses((status = 204), (status = 401, body = crate::error::ErrorBody), (status = 500, body = crate::error::ErrorBody)))]
+async fn logout(user: User, State(state): State<AppState>) -> ApiResult<StatusCode> {
+    let snapshot = {
+        let mut r = state
+            .revoked
+            .lock()
+            .map_err(|_| ApiError::internal("revoked-token lock poisoned"))?;
         let now = chrono::Utc::now().timestamp();
         r.retain(|_, exp| *exp > now);
         r.insert(user.jti, user.exp);
-    }
-    StatusCode::NO_CONTENT
+        r.clone()
+    };
+    // Persisted so that a logged-out token stays dead across restarts.
+    let dir = state.config.data_dir.clone();
+    tokio::task::spawn_blocking(move || crate::secrets::save_revoked(&dir, &snapshot))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
 }
