@@ -10,8 +10,12 @@
 //! `(node_id, export_path)`, and name search by substring or glob, both
 //! case-insensitive.
 //!
-//! What is indexed: `file` documents (one row each), `label_assignment` and
-//! `label_rule` documents (kept whole, for label filters). A document that
+//! What is indexed: `file` documents (one row each), `label_assignment`,
+//! `label_rule` and `virtual_directory` documents (kept whole). Kept in
+//! memory beside it, updated with each committed page ([`Derived`]): the
+//! label cache and the directory set, so readdir needs no query for either.
+//! [`Index::files_under`] answers the readdir candidate query, a range scan
+//! by `(node, export_path prefix)`. A document that
 //! does not parse is skipped with a warning and counted
 //! ([`Index::malformed`]); the feed continues. Deleting the index file is
 //! always safe: it is rebuilt from the feed.
@@ -29,20 +33,22 @@
 //! ```
 #![warn(missing_docs)]
 
+mod derived;
 mod error;
 pub mod store;
 
+pub use derived::Derived;
 pub use error::IndexError;
 pub use store::{FileRow, LabelScope, NameMatch, Query};
 
 use mosaicfs_common::couch::{ChangesQuery, CouchClient};
-use mosaicfs_common::documents::{LabelAssignmentDoc, LabelRuleDoc};
+use mosaicfs_common::documents::{FileDoc, LabelAssignmentDoc, LabelRuleDoc};
 use mosaicfs_common::retry::RetryPolicy;
 use rusqlite::Connection;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -74,6 +80,10 @@ pub struct Index {
     next: Arc<AtomicUsize>,
     progress: watch::Receiver<u64>,
     malformed: Arc<AtomicU64>,
+    derived: Arc<RwLock<Derived>>,
+    /// The database's sequence when the follower started: the index is
+    /// ready once it has applied it.
+    ready_at: u64,
 }
 
 impl Index {
@@ -143,6 +153,43 @@ impl Index {
             .collect())
     }
 
+    /// For each `(node (None: every node), export path prefix)`, the
+    /// active files below the prefix at any depth (an index range scan),
+    /// rebuilt as documents for the rule engine (see [`store::files_under`]).
+    /// All queries run on one connection, one after another.
+    pub async fn files_under(
+        &self,
+        queries: Vec<(Option<String>, String)>,
+    ) -> Result<Vec<Vec<FileDoc>>, IndexError> {
+        self.with_conn(move |c| {
+            queries
+                .iter()
+                .map(|(node, prefix)| store::files_under(c, node.as_deref(), prefix))
+                .collect()
+        })
+        .await
+    }
+
+    /// Runs `f` on the derived state (label cache, directories) under a
+    /// read lock. Keep `f` short and free of I/O: the follower waits for it.
+    pub fn with_derived<R>(&self, f: impl FnOnce(&Derived) -> R) -> R {
+        let d = self.derived.read().unwrap_or_else(|e| e.into_inner());
+        f(&d)
+    }
+
+    /// Whether the index has caught up with the database as it was when the
+    /// follower started (so listings are not answered from a half-built
+    /// index).
+    pub fn is_ready(&self) -> bool {
+        self.reached() >= self.ready_at
+    }
+
+    /// Waits until [`Index::is_ready`], at most `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), IndexError> {
+        self.wait_for_seq(&Value::from(self.ready_at), timeout)
+            .await
+    }
+
     /// Number of file rows (any status).
     pub async fn count(&self) -> Result<u64, IndexError> {
         self.with_conn(store::count).await
@@ -195,26 +242,47 @@ impl IndexFollower {
     ) -> Result<IndexFollower, IndexError> {
         let source = format!("{}{}", db.server_url(), db.db_name());
         let p = path.to_path_buf();
-        let (writer, readers, since) = tokio::task::spawn_blocking(move || {
+        let (writer, readers, since, derived) = tokio::task::spawn_blocking(move || {
             let writer = store::open(&p, &source)?;
             let since = store::last_seq(&writer)?;
             let readers = (0..READERS)
                 .map(|_| store::open_reader(&p).map(Mutex::new))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, IndexError>((writer, readers, since))
+            let derived = Derived::load(&writer)?;
+            Ok::<_, IndexError>((writer, readers, since, derived))
         })
         .await
         .map_err(|e| IndexError::Task(e.to_string()))??;
+        // Where "caught up" is. A database that cannot be asked now counts
+        // as empty: the follower's retries take over from here.
+        let ready_at = match db.db_info().await {
+            Ok(info) => info.get("update_seq").and_then(seq_number).unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the database sequence at start");
+                0
+            }
+        };
+        let derived = Arc::new(RwLock::new(derived));
         let (tx, rx) = watch::channel(since.as_ref().and_then(seq_number).unwrap_or(0));
         let malformed = Arc::new(AtomicU64::new(0));
         tracing::info!(path = %path.display(), since = ?since, "index follower starting");
-        let task = tokio::spawn(follow(db, writer, since, tx, malformed.clone(), cancel));
+        let task = tokio::spawn(follow(
+            db,
+            writer,
+            since,
+            tx,
+            malformed.clone(),
+            derived.clone(),
+            cancel,
+        ));
         Ok(IndexFollower {
             index: Index {
                 readers: Arc::new(readers),
                 next: Arc::new(AtomicUsize::new(0)),
                 progress: rx,
                 malformed,
+                derived,
+                ready_at,
             },
             task,
         })
@@ -237,6 +305,7 @@ async fn follow(
     mut since: Option<Value>,
     progress: watch::Sender<u64>,
     malformed: Arc<AtomicU64>,
+    derived: Arc<RwLock<Derived>>,
     cancel: CancellationToken,
 ) {
     // A failing CouchDB is retried here, forever, with the standard backoff;
@@ -274,6 +343,7 @@ async fn follow(
         let last_seq = page.last_seq.clone();
         if !page.results.is_empty() {
             let w = writer.clone();
+            let derived = derived.clone();
             let applied = tokio::task::spawn_blocking(move || {
                 let changes: Vec<store::ChangeIn<'_>> = page
                     .results
@@ -285,7 +355,15 @@ async fn follow(
                     })
                     .collect();
                 let mut conn = w.lock().unwrap_or_else(|e| e.into_inner());
-                store::apply_page(&mut conn, &changes, &page.last_seq)
+                let (stats, events) =
+                    store::apply_page_events(&mut conn, &changes, &page.last_seq)?;
+                // Derived state follows the commit before the sequence is
+                // published below.
+                derived
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .apply(&events);
+                Ok::<_, IndexError>(stats)
             })
             .await;
             match applied {

@@ -4,8 +4,11 @@
 //! the blocking pool.
 
 use crate::error::IndexError;
-use mosaicfs_common::documents::{FileDoc, FileStatus, LabelAssignmentDoc, LabelRuleDoc};
+use mosaicfs_common::documents::{
+    FileDoc, FileSource, FileStatus, LabelAssignmentDoc, LabelRuleDoc, VirtualDirectoryDoc,
+};
 use mosaicfs_common::ids;
+use mosaicfs_common::rules::labels::FileLocation;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,7 +16,7 @@ use std::path::Path;
 
 /// Schema version; a different stored version rebuilds the index (it is a
 /// cache, so dropping it is always safe).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -26,12 +29,19 @@ CREATE TABLE IF NOT EXISTS files (
     export_parent TEXT NOT NULL,
     size          INTEGER NOT NULL,
     mtime         TEXT NOT NULL,
+    mtime_ns      INTEGER,
     mime_type     TEXT,
     status        TEXT NOT NULL,
     inode         INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS files_node_parent ON files (node_id, export_parent);
-CREATE INDEX IF NOT EXISTS files_node_path ON files (node_id, export_path);
+-- Covering indexes for the readdir range scans (by node, or any node): a
+-- scan never visits the table (measured: the per-row table lookups were most
+-- of an uncached readdir over 500K files). They also serve path lookups.
+CREATE INDEX IF NOT EXISTS files_node_path ON files (node_id, export_path, status,
+    id, name, export_parent, size, mtime, mtime_ns, mime_type, inode);
+CREATE INDEX IF NOT EXISTS files_path ON files (export_path, status, node_id,
+    id, name, export_parent, size, mtime, mtime_ns, mime_type, inode);
 CREATE INDEX IF NOT EXISTS files_name ON files (name_lc);
 CREATE INDEX IF NOT EXISTS files_inode ON files (inode);
 CREATE TABLE IF NOT EXISTS label_assignments (
@@ -45,6 +55,7 @@ CREATE TABLE IF NOT EXISTS file_labels (
     PRIMARY KEY (label, file_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS label_rules (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS virtual_directories (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
 ";
 
 /// One indexed file: the fields the hot queries need.
@@ -116,6 +127,8 @@ pub struct ApplyStats {
     pub files: usize,
     /// Label documents written or removed.
     pub labels: usize,
+    /// Virtual directory documents written or removed.
+    pub directories: usize,
     /// Documents skipped because they did not parse.
     pub malformed: usize,
 }
@@ -144,7 +157,7 @@ pub fn open(path: &Path, source: &str) -> Result<Connection, IndexError> {
         conn.execute_batch(
             "DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS label_assignments;
              DROP TABLE IF EXISTS file_labels; DROP TABLE IF EXISTS label_rules;
-             DROP TABLE IF EXISTS meta;",
+             DROP TABLE IF EXISTS virtual_directories; DROP TABLE IF EXISTS meta;",
         )?;
         conn.execute_batch(SCHEMA)?;
         set_meta(&conn, "schema_version", &SCHEMA_VERSION.to_string())?;
@@ -165,6 +178,10 @@ fn configure(conn: &Connection) -> Result<(), IndexError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Readdir scans thousands of index rows: keep hot pages in SQLite's own
+    // cache (64 MiB) and map the file rather than copy pages in.
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
     conn.execute_batch(SCHEMA)?;
     Ok(())
 }
@@ -210,23 +227,85 @@ pub fn apply_page(
     changes: &[ChangeIn<'_>],
     last_seq: &Value,
 ) -> Result<ApplyStats, IndexError> {
+    apply_page_events(conn, changes, last_seq).map(|(stats, _)| stats)
+}
+
+/// One change as the in-memory state derived from the index (the label
+/// cache, the directory set) needs it, in feed order.
+#[derive(Debug, Clone)]
+pub enum Applied {
+    /// A file row was written or removed; `loc` is `None` unless the file
+    /// is active.
+    File {
+        /// File id.
+        id: String,
+        /// Its location when active.
+        loc: Option<FileLocation>,
+    },
+    /// A label assignment was written (`doc`) or removed (`None`).
+    Assignment {
+        /// The labelled file.
+        file_id: String,
+        /// The assignment.
+        doc: Option<LabelAssignmentDoc>,
+        /// The file's location when it is indexed and active.
+        loc: Option<FileLocation>,
+    },
+    /// A label rule was written or removed; `affected` holds every active
+    /// file the old or the new (enabled) scope covers.
+    Rule {
+        /// Rule id.
+        id: String,
+        /// The rule.
+        doc: Option<LabelRuleDoc>,
+        /// Files to recompute.
+        affected: Vec<FileLocation>,
+    },
+    /// A virtual directory was written or removed (or became unreadable).
+    Directory {
+        /// Document id.
+        id: String,
+        /// The directory.
+        doc: Option<VirtualDirectoryDoc>,
+    },
+}
+
+/// [`apply_page`], also returning what changed for derived state.
+pub fn apply_page_events(
+    conn: &mut Connection,
+    changes: &[ChangeIn<'_>],
+    last_seq: &Value,
+) -> Result<(ApplyStats, Vec<Applied>), IndexError> {
     let tx = conn.transaction()?;
     let mut stats = ApplyStats::default();
+    let mut events = Vec::new();
     for c in changes {
         let deleted = c.deleted
             || c.doc
                 .and_then(|d| d.get("_deleted"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
+        let doc = if deleted { None } else { c.doc };
         if c.id.starts_with(ids::FILE_PREFIX) {
             stats.files += 1;
-            apply_file(&tx, c.id, if deleted { None } else { c.doc }, &mut stats)?;
+            let loc = apply_file(&tx, c.id, doc, &mut stats)?;
+            events.push(Applied::File {
+                id: c.id.to_string(),
+                loc,
+            });
         } else if c.id.starts_with(ids::LABEL_FILE_PREFIX) {
             stats.labels += 1;
-            apply_assignment(&tx, c.id, if deleted { None } else { c.doc }, &mut stats)?;
+            apply_assignment(&tx, c.id, doc, &mut stats, &mut events)?;
         } else if c.id.starts_with(ids::LABEL_RULE_PREFIX) {
             stats.labels += 1;
-            apply_rule(&tx, c.id, if deleted { None } else { c.doc }, &mut stats)?;
+            apply_rule(&tx, c.id, doc, &mut stats, &mut events)?;
+        } else if c.id.starts_with(ids::DIR_PREFIX) {
+            stats.directories += 1;
+            let doc = apply_directory(&tx, c.id, doc, &mut stats)?;
+            events.push(Applied::Directory {
+                id: c.id.to_string(),
+                doc,
+            });
         }
     }
     tx.execute(
@@ -235,7 +314,7 @@ pub fn apply_page(
         [last_seq.to_string()],
     )?;
     tx.commit()?;
-    Ok(stats)
+    Ok((stats, events))
 }
 
 fn malformed(id: &str, what: &str, e: impl std::fmt::Display, stats: &mut ApplyStats) {
@@ -249,20 +328,20 @@ fn apply_file(
     id: &str,
     doc: Option<&Value>,
     stats: &mut ApplyStats,
-) -> Result<(), IndexError> {
+) -> Result<Option<FileLocation>, IndexError> {
     // Whatever happens below, the old row goes: a document that became
     // unreadable must not leave a stale row behind.
     tx.execute("DELETE FROM files WHERE id = ?1", [id])?;
-    let Some(doc) = doc else { return Ok(()) };
+    let Some(doc) = doc else { return Ok(None) };
     let f = match FileDoc::deserialize(doc) {
         Ok(f) if f.id == id => f,
         Ok(f) => {
             malformed(id, "file", format!("_id {:?} differs", f.id), stats);
-            return Ok(());
+            return Ok(None);
         }
         Err(e) => {
             malformed(id, "file", e, stats);
-            return Ok(());
+            return Ok(None);
         }
     };
     let status = match f.status {
@@ -271,8 +350,8 @@ fn apply_file(
     };
     tx.execute(
         "INSERT INTO files (id, node_id, name, name_lc, export_path, export_parent,
-                            size, mtime, mime_type, status, inode)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            size, mtime, mime_type, status, inode, mtime_ns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             f.id,
             f.source.node_id,
@@ -286,9 +365,11 @@ fn apply_file(
             status,
             // SQLite integers are signed; keep the bit pattern.
             f.inode as i64,
+            // Out of range (before 1677 or after 2262): NULL, parse the text.
+            f.mtime.timestamp_nanos_opt(),
         ],
     )?;
-    Ok(())
+    Ok(FileLocation::of(&f))
 }
 
 fn apply_assignment(
@@ -296,6 +377,7 @@ fn apply_assignment(
     id: &str,
     doc: Option<&Value>,
     stats: &mut ApplyStats,
+    events: &mut Vec<Applied>,
 ) -> Result<(), IndexError> {
     let old: Option<String> = tx
         .query_row(
@@ -304,17 +386,32 @@ fn apply_assignment(
             |r| r.get(0),
         )
         .optional()?;
-    if let Some(file_id) = old {
-        tx.execute("DELETE FROM file_labels WHERE file_id = ?1", [&file_id])?;
+    if let Some(file_id) = &old {
+        tx.execute("DELETE FROM file_labels WHERE file_id = ?1", [file_id])?;
         tx.execute("DELETE FROM label_assignments WHERE doc_id = ?1", [id])?;
     }
-    let Some(doc) = doc else { return Ok(()) };
-    let a = match LabelAssignmentDoc::deserialize(doc) {
-        Ok(a) => a,
-        Err(e) => {
+    let parsed = match doc.map(LabelAssignmentDoc::deserialize) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) => {
             malformed(id, "label_assignment", e, stats);
-            return Ok(());
+            None
         }
+    };
+    // The old file loses its direct labels unless the same file is
+    // assigned again just below.
+    if let Some(file_id) = old
+        && parsed.as_ref().is_none_or(|a| a.file_id != file_id)
+    {
+        let loc = location(tx, &file_id)?;
+        events.push(Applied::Assignment {
+            file_id,
+            doc: None,
+            loc,
+        });
+    }
+    let (Some(doc), Some(a)) = (doc, parsed) else {
+        return Ok(());
     };
     tx.execute(
         "INSERT INTO label_assignments (doc_id, file_id, doc) VALUES (?1, ?2, ?3)",
@@ -326,6 +423,12 @@ fn apply_assignment(
             params![label, a.file_id],
         )?;
     }
+    let loc = location(tx, &a.file_id)?;
+    events.push(Applied::Assignment {
+        file_id: a.file_id.clone(),
+        doc: Some(a),
+        loc,
+    });
     Ok(())
 }
 
@@ -334,18 +437,220 @@ fn apply_rule(
     id: &str,
     doc: Option<&Value>,
     stats: &mut ApplyStats,
+    events: &mut Vec<Applied>,
 ) -> Result<(), IndexError> {
+    let old: Option<LabelRuleDoc> = tx
+        .query_row("SELECT doc FROM label_rules WHERE id = ?1", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+        .and_then(|d| serde_json::from_str(&d).ok());
     tx.execute("DELETE FROM label_rules WHERE id = ?1", [id])?;
-    let Some(doc) = doc else { return Ok(()) };
-    if let Err(e) = LabelRuleDoc::deserialize(doc) {
-        malformed(id, "label_rule", e, stats);
-        return Ok(());
+    let parsed = match doc.map(LabelRuleDoc::deserialize) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            malformed(id, "label_rule", e, stats);
+            None
+        }
+    };
+    if let (Some(doc), Some(_)) = (doc, &parsed) {
+        tx.execute(
+            "INSERT INTO label_rules (id, doc) VALUES (?1, ?2)",
+            params![id, doc.to_string()],
+        )?;
     }
+    let mut affected: Vec<FileLocation> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in old.iter().chain(parsed.iter()).filter(|r| r.enabled) {
+        let node = (r.node_id != "*").then_some(r.node_id.as_str());
+        for loc in locations_under(tx, node, &r.path_prefix)? {
+            if seen.insert(loc.file_id.clone()) {
+                affected.push(loc);
+            }
+        }
+    }
+    events.push(Applied::Rule {
+        id: id.to_string(),
+        doc: parsed,
+        affected,
+    });
+    Ok(())
+}
+
+fn apply_directory(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: Option<&Value>,
+    stats: &mut ApplyStats,
+) -> Result<Option<VirtualDirectoryDoc>, IndexError> {
+    tx.execute("DELETE FROM virtual_directories WHERE id = ?1", [id])?;
+    let Some(doc) = doc else { return Ok(None) };
+    let d = match VirtualDirectoryDoc::deserialize(doc) {
+        Ok(d) if d.id == id && ids::dir_id(&d.virtual_path) == id => d,
+        Ok(d) => {
+            let e = format!("_id does not match virtual_path {:?}", d.virtual_path);
+            malformed(id, "virtual_directory", e, stats);
+            return Ok(None);
+        }
+        Err(e) => {
+            malformed(id, "virtual_directory", e, stats);
+            return Ok(None);
+        }
+    };
     tx.execute(
-        "INSERT INTO label_rules (id, doc) VALUES (?1, ?2)",
+        "INSERT INTO virtual_directories (id, doc) VALUES (?1, ?2)",
         params![id, doc.to_string()],
     )?;
-    Ok(())
+    Ok(Some(d))
+}
+
+/// The location of an indexed, active file.
+fn location(conn: &Connection, file_id: &str) -> Result<Option<FileLocation>, IndexError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT node_id, export_path FROM files WHERE id = ?1 AND status = 'active'",
+    )?;
+    Ok(stmt
+        .query_row([file_id], |r| {
+            Ok(FileLocation {
+                file_id: file_id.to_string(),
+                node_id: r.get(0)?,
+                export_path: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The exclusive upper bound of the range of strings starting with `prefix`.
+fn range_end(prefix: &str) -> String {
+    // Paths compare bytewise; `0` is the byte after `/`.
+    match prefix.strip_suffix('/') {
+        Some(p) => format!("{p}0"),
+        None => format!("{prefix}\u{10FFFF}"),
+    }
+}
+
+/// SQL and arguments of the active files at `prefix` (any depth) on `node`
+/// (`None`: every node), as an index range scan.
+fn under_sql(node: Option<&str>, columns: &str) -> String {
+    match node {
+        Some(_) => format!(
+            "SELECT {columns} FROM files INDEXED BY files_node_path WHERE node_id = ?3
+             AND export_path >= ?1 AND export_path < ?2 AND status = 'active'"
+        ),
+        None => format!(
+            "SELECT {columns} FROM files INDEXED BY files_path
+             WHERE export_path >= ?1 AND export_path < ?2 AND status = 'active'"
+        ),
+    }
+}
+
+/// Locations of the active files below `prefix` on `node` (`None`: all).
+pub fn locations_under(
+    conn: &Connection,
+    node: Option<&str>,
+    prefix: &str,
+) -> Result<Vec<FileLocation>, IndexError> {
+    let mut stmt = conn.prepare_cached(&under_sql(node, "id, node_id, export_path"))?;
+    let end = range_end(prefix);
+    let map = |r: &rusqlite::Row<'_>| {
+        Ok(FileLocation {
+            file_id: r.get(0)?,
+            node_id: r.get(1)?,
+            export_path: r.get(2)?,
+        })
+    };
+    let rows = match node {
+        Some(n) => stmt.query_map(params![prefix, end, n], map)?,
+        None => stmt.query_map(params![prefix, end], map)?,
+    };
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The active files below `prefix` (at any depth) on `node` (`None`: every
+/// node), rebuilt as documents for the rule engine: every field the steps
+/// and the listing read is set; `_rev`, timestamps other than `mtime` and
+/// unknown fields are not.
+pub fn files_under(
+    conn: &Connection,
+    node: Option<&str>,
+    prefix: &str,
+) -> Result<Vec<FileDoc>, IndexError> {
+    let mut stmt = conn.prepare_cached(&under_sql(
+        node,
+        "id, node_id, name, export_path, export_parent, size, mtime, mime_type, inode, mtime_ns",
+    ))?;
+    let end = range_end(prefix);
+    let map = |r: &rusqlite::Row<'_>| {
+        let mtime = match r.get::<_, Option<i64>>(9)? {
+            Some(ns) => chrono::DateTime::from_timestamp_nanos(ns),
+            None => {
+                let text: String = r.get(6)?;
+                chrono::DateTime::parse_from_rfc3339(&text)
+                    .map(|t| t.to_utc())
+                    .unwrap_or_default()
+            }
+        };
+        Ok(FileDoc {
+            id: r.get(0)?,
+            rev: None,
+            doc_type: Default::default(),
+            inode: r.get::<_, i64>(8)? as u64,
+            name: r.get(2)?,
+            source: FileSource {
+                node_id: r.get(1)?,
+                export_path: r.get(3)?,
+                export_parent: r.get(4)?,
+                export_path_bytes: None,
+                extra: Default::default(),
+            },
+            size: r.get::<_, i64>(5)? as u64,
+            mtime,
+            mime_type: r.get(7)?,
+            status: FileStatus::Active,
+            deleted_at: None,
+            created_at: None,
+            updated_at: None,
+            migrated_from: None,
+            extra: Default::default(),
+        })
+    };
+    let rows = match node {
+        Some(n) => stmt.query_map(params![prefix, end, n], map)?,
+        None => stmt.query_map(params![prefix, end], map)?,
+    };
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Every stored virtual directory document, parsed.
+pub fn directories(conn: &Connection) -> Result<Vec<VirtualDirectoryDoc>, IndexError> {
+    let mut stmt = conn.prepare_cached("SELECT doc FROM virtual_directories ORDER BY id")?;
+    let docs = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect())
+}
+
+/// Every stored label assignment with its file's location (if indexed and
+/// active).
+pub fn all_assignments(
+    conn: &Connection,
+) -> Result<Vec<(LabelAssignmentDoc, Option<FileLocation>)>, IndexError> {
+    let mut stmt = conn.prepare_cached("SELECT doc FROM label_assignments")?;
+    let docs = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(docs.len());
+    for d in docs {
+        if let Ok(a) = serde_json::from_str::<LabelAssignmentDoc>(&d) {
+            let loc = location(conn, &a.file_id)?;
+            out.push((a, loc));
+        }
+    }
+    Ok(out)
 }
 
 const COLUMNS: &str =

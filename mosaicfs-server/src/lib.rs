@@ -18,6 +18,7 @@ pub mod routes;
 pub mod secrets;
 pub mod state;
 pub mod tls;
+pub mod vfs;
 
 use crate::config::ServerConfig;
 use crate::state::{AppState, Inner};
@@ -123,6 +124,7 @@ pub async fn start(
         tls_fingerprint: tls.fingerprint.clone(),
         http,
         index,
+        readdir_cache: Default::default(),
         db,
         config,
     }));
@@ -161,6 +163,10 @@ async fn serve(
                 }
             },
         };
+        // Small JSON answers must not wait for delayed ACKs (Nagle).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();

@@ -62,7 +62,8 @@ pub fn load_revoked(data_dir: &Path) -> std::collections::HashMap<String, i64> {
     let path = data_dir.join(REVOKED_FILE);
     let now = chrono::Utc::now().timestamp();
     match std::fs::read(&path) {
-        Ok(bytes) => match serde_json::from_slice::<std::collections::HashMap<String, i64>>(&bytes) {
+        Ok(bytes) => match serde_json::from_slice::<std::collections::HashMap<String, i64>>(&bytes)
+        {
             Ok(mut m) => {
                 m.retain(|_, exp| *exp > now);
                 m
@@ -82,7 +83,10 @@ pub fn load_revoked(data_dir: &Path) -> std::collections::HashMap<String, i64> {
 
 /// Persists the logged-out token ids (atomically, mode 0600), so a logout
 /// survives a server restart.
-pub fn save_revoked(data_dir: &Path, revoked: &std::collections::HashMap<String, i64>) -> std::io::Result<()> {
+pub fn save_revoked(
+    data_dir: &Path,
+    revoked: &std::collections::HashMap<String, i64>,
+) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(revoked).map_err(std::io::Error::other)?;
     write_private(&data_dir.join(REVOKED_FILE), &bytes)
 }

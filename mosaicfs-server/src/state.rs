@@ -33,6 +33,8 @@ pub struct Inner {
     /// The local SQLite index of file and label documents, kept current
     /// from the database's changes feed; answers listings and searches.
     pub index: mosaicfs_index::Index,
+    /// Evaluated directory listings (5 s TTL, invalidated from the feed).
+    pub readdir_cache: crate::vfs::ReaddirCache,
 }
 
 impl std::ops::Deref for AppState {

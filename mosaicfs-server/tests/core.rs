@@ -37,10 +37,25 @@ async fn tls_material_is_created_once_with_private_modes_and_reused() {
     assert_eq!(s.fingerprint, first, "certificate reused");
     // A logout survives a restart.
     let out = s.token().await;
-    assert_eq!(s.authed(Method::POST, "/api/auth/logout", &out).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.authed(Method::POST, "/api/auth/logout", &out)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
     s.stop().await;
     let s = TestServer::start_with(db, tmp.path(), |_| {}).await;
-    expect_error(s.authed(Method::GET, "/api/auth/whoami", &out).send().await.unwrap(), StatusCode::UNAUTHORIZED, "logged out").await;
+    expect_error(
+        s.authed(Method::GET, "/api/auth/whoami", &out)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "logged out",
+    )
+    .await;
     let r = s
         .authed(Method::GET, "/api/auth/whoami", &token)
         .send()

@@ -9,4 +9,5 @@ mod core;
 mod files;
 mod labels;
 mod nodes;
+mod readdir;
 mod vfs;

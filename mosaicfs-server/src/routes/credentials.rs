@@ -186,7 +186,13 @@ async fn list_credentials(
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<CredentialList>> {
     let limit = super::paging::limit(p.limit)?;
-    let page = super::paging::page(&state.db, ids::CREDENTIAL_PREFIX, limit, p.cursor.as_deref()).await?;
+    let page = super::paging::page(
+        &state.db,
+        ids::CREDENTIAL_PREFIX,
+        limit,
+        p.cursor.as_deref(),
+    )
+    .await?;
     let items = page
         .items
         .into_iter()

@@ -1,10 +1,12 @@
-//! Virtual directory routes (plan 2.7): directory CRUD, the listing of one
-//! directory and the tree of all of them, plus the validation of virtual
-//! paths, mounts and steps.
+//! Virtual directory routes: directory CRUD, the evaluated listing of a
+//! directory (`GET /api/vfs`, through [`crate::vfs`]: mounts, steps, labels,
+//! synthesized subdirectories, the readdir cache), the preview of an unsaved
+//! draft, the tree of directory documents, and the validation of virtual
+//! paths, mounts and steps (steps compile with the rule engine's own
+//! compiler, so the server and the VFS share one check).
 //!
-//! Listings contain child directories only: the files a directory's mounts
-//! select arrive with the rule engine (issue #4), which will also take over
-//! [`validate_mounts`] so that the server and the VFS share one check.
+//! Writes wait (briefly) for the local index to apply them, so a listing
+//! right after a create, patch or delete reflects it.
 
 use crate::auth::User;
 use crate::error::{ApiError, ApiResult};
@@ -13,6 +15,7 @@ use crate::state::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use mosaicfs_common::documents::{MountEntry, ROOT_INODE, VirtualDirectoryDoc};
 use mosaicfs_common::{ids, time};
 use serde::{Deserialize, Serialize};
@@ -32,6 +35,8 @@ pub const MAX_STEPS: usize = 256;
 const FEDERATION: &str = "/federation";
 /// Page size when loading every directory document.
 const PAGE: usize = 1000;
+/// How long a write waits for the local index to apply it.
+const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The axum route of the directory document endpoints. The OpenAPI
 /// description names the parameter `{path}`: the virtual path without its
@@ -43,14 +48,21 @@ pub fn router() -> OpenApiRouter<AppState> {
     // axum needs a wildcard (`{*path}`) to capture a path with slashes, while
     // OpenAPI has no wildcard syntax: describe `{path}`, route `{*path}`.
     let (schemas, paths, method_router) = routes!(get_directory, patch_directory, delete_directory);
+    // The preview is `POST {path}/preview`; axum cannot route a suffix after
+    // a wildcard, so it is the POST method of the same wildcard route (no
+    // other POST exists there) and checks the suffix itself.
+    let (preview_schemas, preview_paths, preview_router) = routes!(preview_directory);
     let mut components = utoipa::openapi::Components::new();
     components.schemas.extend(schemas);
+    components.schemas.extend(preview_schemas);
+    let mut paths = paths;
+    paths.merge(preview_paths);
     let openapi = utoipa::openapi::OpenApiBuilder::new()
         .paths(paths)
         .components(Some(components))
         .build();
     OpenApiRouter::with_openapi(openapi)
-        .route(DIRECTORY_ROUTE, method_router)
+        .route(DIRECTORY_ROUTE, method_router.merge(preview_router))
         .routes(routes!(list_vfs))
         .routes(routes!(tree))
         .routes(routes!(create_directory))
@@ -220,28 +232,61 @@ pub struct TreeParams {
     pub depth: Option<u32>,
 }
 
-/// One entry of a directory listing.
+/// One entry of a directory listing: a file or a directory.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Entry {
-    /// Name within the directory.
+    /// Name within the directory (possibly suffixed by a conflict policy).
     pub name: String,
-    /// `directory` (files arrive with the rule engine, issue #4).
+    /// `file` or `directory`.
     pub kind: String,
-    /// Inode number.
+    /// Inode number (a file has the same one in every directory).
     pub inode: u64,
-    /// Absolute virtual path.
-    pub virtual_path: String,
+    /// Files: the file document id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    /// Files: size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Files: modification time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<String>,
+    /// Files: the owning node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// Directories: the absolute virtual path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_path: Option<String>,
+    /// Directories: made by a `prefix_replace` mount, no document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthesized: Option<bool>,
 }
 
-/// Answer of `GET /api/vfs`.
+/// Answer of `GET /api/vfs` and of a preview.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Listing {
     /// The listed path.
     pub path: String,
-    /// The directory's document.
+    /// The directory document backing it (for a synthesized subdirectory,
+    /// the directory whose mounts make it; for a preview, the draft).
     pub directory: DirectoryDoc,
-    /// Its child directories, by name.
+    /// Whether `path` is a synthesized subdirectory.
+    pub synthesized: bool,
+    /// Number of entries.
+    pub total: usize,
+    /// Entries sorted by name.
     pub entries: Vec<Entry>,
+}
+
+/// Body of `POST /api/vfs/directories/{path}/preview`: a draft evaluated
+/// without saving. The directory need not exist; its parent must.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewDirectory {
+    /// The draft's mounts.
+    #[schema(value_type = Vec<MountSchema>)]
+    pub mounts: Vec<Value>,
+    /// The draft's flag (it affects descendants only, not this listing).
+    pub enforce_steps_on_children: Option<bool>,
 }
 
 /// A node of `GET /api/vfs/tree`.
@@ -502,46 +547,159 @@ fn to_json(doc: &VirtualDirectoryDoc) -> ApiResult<Value> {
 // ---------------------------------------------------------------------------
 // Handlers.
 
-/// Lists a virtual directory: its document and its child directories. File
-/// entries selected by the mounts arrive with the rule engine (issue #4).
+/// Waits until the local index has applied everything the database holds
+/// now (after a write, so the next listing reflects it). A slow index is
+/// logged, not an error: the write itself succeeded.
+async fn sync_index(state: &AppState) {
+    let seq = match state.db.db_info().await {
+        Ok(info) => info.get("update_seq").cloned().unwrap_or(Value::Null),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the database sequence");
+            return;
+        }
+    };
+    if let Err(e) = state.index.wait_for_seq(&seq, INDEX_WAIT).await {
+        tracing::warn!(error = %e, "the local index lags behind a write");
+    }
+}
+
+fn json_bytes(body: bytes::Bytes) -> axum::response::Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A listing with a `Server-Timing` header (`readdir;dur=<ms>`), so a
+/// benchmark can tell evaluation time from transfer time.
+fn timed(body: bytes::Bytes, started: std::time::Instant) -> axum::response::Response {
+    let mut r = json_bytes(body);
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("readdir;dur={ms:.3}")) {
+        r.headers_mut().insert("server-timing", v);
+    }
+    r
+}
+
+/// Lists a virtual directory as its mounts and steps evaluate: child
+/// directories, synthesized subdirectories of `prefix_replace` mounts, and
+/// files. Answered from the local index and the readdir cache.
 #[utoipa::path(get, path = "/api/vfs", tag = "vfs", params(ListParams),
     security(("bearer" = [])),
-    description = "Lists a virtual directory. Today the entries are its child directories only; \
-        the files its mounts select arrive with the rule engine (issue #4).",
+    description = "Lists a virtual directory or a synthesized subdirectory of one. A directory \
+        whose document does not compile (for example a bad regex that arrived by replication) \
+        answers 422 naming the field; a broken `parent_path` chain answers 400. Listings are \
+        cached for 5 s and invalidated by any directory or label change.",
     responses((status = 200, body = Listing), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody)))]
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 503, body = crate::error::ErrorBody)))]
 async fn list_vfs(
     _: User,
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<axum::response::Response> {
+    let started = std::time::Instant::now();
     let path = query_path(p.path)?;
-    let (raw, _) = load_one(&state, &path).await?;
-    let mut entries: Vec<Entry> = load_all(&state)
-        .await?
-        .into_iter()
-        .filter(|d| d.parent_path.as_deref() == Some(path.as_str()))
-        .map(|d| Entry {
-            name: d.name,
-            kind: "directory".into(),
-            inode: d.inode,
-            virtual_path: d.virtual_path,
-        })
-        .collect();
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(axum::Json(serde_json::json!({
-        "path": path,
-        "directory": raw,
-        "entries": entries,
-    })))
+    match crate::vfs::readdir(&state.index, &state.readdir_cache, &path).await {
+        Ok(body) => Ok(timed(body, started)),
+        Err(crate::vfs::ReaddirError::NotFound(_)) => {
+            // The directory may have been written a moment ago and not be
+            // indexed yet: catch up once before answering 404.
+            sync_index(&state).await;
+            let body = crate::vfs::readdir(&state.index, &state.readdir_cache, &path).await?;
+            Ok(timed(body, started))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Evaluates a draft of the directory at `path` without saving it.
+#[utoipa::path(post, path = "/api/vfs/directories/{path}/preview", tag = "vfs",
+    params(("path" = String, Path, description = "the virtual path without its leading slash, each segment URL-encoded; the directory need not exist, its parent must")),
+    request_body = PreviewDirectory, security(("bearer" = [])),
+    responses((status = 200, body = Listing), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+async fn preview_directory(
+    _: User,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    Json(body): Json<PreviewDirectory>,
+) -> ApiResult<axum::response::Response> {
+    let Path(raw) = path.map_err(|e| ApiError::field("path", e.body_text()))?;
+    let raw = raw.trim_start_matches('/');
+    let path = match raw.strip_suffix("/preview") {
+        Some(p) => format!("/{p}"),
+        None if raw == "preview" => "/".to_string(),
+        None => return Err(ApiError::not_found("no such route")),
+    };
+    validate_virtual_path(&path).map_err(|e| ApiError::field("path", e))?;
+    let mounts = parse_mounts(body.mounts)?;
+    validate_mounts(&mounts)?;
+    if !state.index.is_ready() {
+        state
+            .index
+            .wait_ready(INDEX_WAIT)
+            .await
+            .map_err(|_| ApiError::from(crate::vfs::ReaddirError::NotReady))?;
+    }
+    let resolved = state.index.with_derived(|d| {
+        if let Some(dir) = d.directory(&path) {
+            let ancestors = crate::vfs::ancestors(d, dir)?;
+            return Ok(((**dir).clone(), ancestors, d.children(&path)));
+        }
+        let (parent, name) = split_path(&path);
+        let Some(pdir) = d.directory(parent) else {
+            return Err(crate::vfs::ReaddirError::NotFound(parent.to_string()));
+        };
+        let mut ancestors = crate::vfs::ancestors(d, pdir)?;
+        ancestors.push(pdir.clone());
+        let draft = VirtualDirectoryDoc {
+            id: ids::dir_id(&path),
+            rev: None,
+            doc_type: Default::default(),
+            inode: 0,
+            virtual_path: path.clone(),
+            name: name.to_string(),
+            parent_path: Some(parent.to_string()),
+            system: false,
+            created_at: time::now(),
+            updated_at: None,
+            enforce_steps_on_children: false,
+            mounts: Vec::new(),
+            extra: Default::default(),
+        };
+        Ok((draft, ancestors, Vec::new()))
+    });
+    let (mut draft, ancestors, children) = match resolved {
+        Err(crate::vfs::ReaddirError::NotFound(p)) => {
+            return Err(ApiError::not_found(format!(
+                "no virtual directory {p} (the parent of a preview must exist)"
+            )));
+        }
+        other => other?,
+    };
+    draft.mounts = mounts;
+    if let Some(flag) = body.enforce_steps_on_children {
+        draft.enforce_steps_on_children = flag;
+    }
+    let entries =
+        crate::vfs::evaluate(&state.index, &draft, &ancestors, &[], &children, &path).await?;
+    Ok(json_bytes(crate::vfs::render(
+        &path, &draft, false, &entries,
+    )))
 }
 
 /// The directory tree below `path` (default `/`), nested by name.
 #[utoipa::path(get, path = "/api/vfs/tree", tag = "vfs", params(TreeParams),
     security(("bearer" = [])),
-    description = "The tree of virtual directories below `path`. Directories only; files arrive \
-        with the rule engine (issue #4).",
+    description = "The tree of virtual directory documents below `path` (synthesized \
+        subdirectories and files are in `GET /api/vfs`).",
     responses((status = 200, body = TreeNode), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 async fn tree(
@@ -645,6 +803,7 @@ async fn create_directory(
         ..doc
     };
     tracing::info!(path = %path, operation = "vdir_create", "virtual directory created");
+    sync_index(&state).await;
     Ok((StatusCode::CREATED, axum::Json(to_json(&doc)?)))
 }
 
@@ -724,6 +883,7 @@ async fn patch_directory(
         o.insert("_rev".into(), Value::String(rev.rev));
     }
     tracing::info!(path = %path, operation = "vdir_update", "virtual directory updated");
+    sync_index(&state).await;
     Ok(axum::Json(doc))
 }
 
@@ -794,6 +954,7 @@ async fn delete_directory(
     state.db.delete(&ids::dir_id(&path), rev).await?;
     tracing::info!(path = %path, descendants = descendants.len(), operation = "vdir_delete",
         "virtual directory deleted");
+    sync_index(&state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
