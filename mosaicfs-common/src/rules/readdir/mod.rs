@@ -14,8 +14,8 @@
 //! - The same file reached through two mounts is listed once.
 //! - Name collisions between different files: `last_write_wins` keeps the
 //!   newest `mtime` (ties: the larger file id); `suffix_node_id` keeps all,
-//!   inserting `~{node_id}` before the extension (and the first 8 characters
-//!   of the file id if that still collides). If any mount involved in a
+//!   inserting `~{node_id}` before the extension (and the last 8 characters
+//!   of the file id if that still collides; the whole id if even that does). If any mount involved in a
 //!   collision uses `suffix_node_id`, it applies (the conservative policy
 //!   wins).
 //! - Directories (child documents and synthesized ones) take their names
@@ -304,13 +304,20 @@ pub fn list(
                 *nodes.entry(f.source.node_id.as_str()).or_default() += 1;
             }
             for (f, _) in files {
-                let tag = if nodes[f.source.node_id.as_str()] > 1 {
-                    let short = ids::file_uuid(&f.id).unwrap_or(&f.id);
-                    format!("{}-{}", f.source.node_id, &short[..short.len().min(8)])
+                // Version-7 file ids start with their creation time, so the
+                // distinguishing part of an id is its end.
+                let uuid = ids::file_uuid(&f.id).unwrap_or(&f.id);
+                let tail = &uuid[uuid.len().saturating_sub(8)..];
+                let mut n = if nodes[f.source.node_id.as_str()] > 1 {
+                    suffixed(&name, &format!("{}-{tail}", f.source.node_id))
                 } else {
-                    f.source.node_id.clone()
+                    suffixed(&name, &f.source.node_id)
                 };
-                let n = suffixed(&name, &tag);
+                if out.contains_key(&n) {
+                    // Still taken (an unlucky tail, or a file literally named
+                    // like a suffixed one): the whole id is unique.
+                    n = suffixed(&name, &format!("{}-{uuid}", f.source.node_id));
+                }
                 out.insert(n.clone(), file_entry(n, f));
             }
         } else {

@@ -268,6 +268,8 @@ fn sources_merge_and_conflicts_follow_the_policy() {
 
 #[test]
 fn two_files_of_one_node_under_one_name_stay_distinct() {
+    // Ids created in the same millisecond share their first characters (the
+    // time part of a version-7 uuid): only the end tells them apart.
     let files = vec![
         f(
             "0190aaaa1111",
@@ -276,9 +278,15 @@ fn two_files_of_one_node_under_one_name_stay_distinct() {
             "2026-05-01T00:00:00Z",
         ),
         f(
-            "0190bbbb2222",
+            "0190aaaa2222",
             "node-a",
             "/d/y/same.txt",
+            "2026-05-02T00:00:00Z",
+        ),
+        f(
+            "0190aaaa3333",
+            "node-a",
+            "/d/z/same.txt",
             "2026-05-02T00:00:00Z",
         ),
     ];
@@ -295,7 +303,32 @@ fn two_files_of_one_node_under_one_name_stay_distinct() {
     );
     assert_eq!(
         ls(&d, &[], &[], &files, &[]),
-        ["same~node-a-0190aaaa.txt", "same~node-a-0190bbbb.txt"]
+        [
+            "same~node-a-aaaa1111.txt",
+            "same~node-a-aaaa2222.txt",
+            "same~node-a-aaaa3333.txt"
+        ]
+    );
+    // Two tails that collide fall back to the whole id.
+    let files = vec![
+        f(
+            "1111aaaa0000",
+            "node-a",
+            "/d/x/same.txt",
+            "2026-05-01T00:00:00Z",
+        ),
+        f(
+            "2222aaaa0000",
+            "node-a",
+            "/d/y/same.txt",
+            "2026-05-02T00:00:00Z",
+        ),
+    ];
+    let names = ls(&d, &[], &[], &files, &[]);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.contains(&"same~node-a-2222aaaa0000.txt".to_string()),
+        "{names:?}"
     );
 }
 
