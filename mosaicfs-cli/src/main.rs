@@ -1,9 +1,11 @@
-//! `mosaicfs-cli` (issue #6). Only a skeleton so far.
+//! `mosaicfs-cli`: parse the command line, run it, exit with the code of its
+//! outcome (see `mosaicfs-cli --help` for the codes).
 
-fn main() {
-    eprintln!(
-        "mosaicfs-cli {}: no commands yet (issue #6).",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits 2 (0 for --help/--version).
+    let cli = mosaicfs_cli::cli::Cli::try_parse().unwrap_or_else(|e| e.exit());
+    ExitCode::from(mosaicfs_cli::main_with(cli))
 }

@@ -1,2 +1,29 @@
-//! The MosaicFS virtual filesystem (issue #5): the OS backend trait, the
-//! readdir evaluator, tiered file access and the file cache. Empty until then.
+//! The MosaicFS virtual filesystem, without the OS backend: tiered file
+//! access and the file cache (issue #5, plan 4.4–4.9). The FUSE backend sits
+//! on top of [`Vfs`]: it opens a [`FileHandle`] per `open`, calls
+//! [`Vfs::read_handle`] per `read`, drops the handle on `release`, and turns
+//! a [`VfsError`] into its [`Errno`].
+//!
+//! - [`tier`]: which tier serves a file (local, network mount, remote);
+//! - [`block_map`]: the present ranges of a block-mode cache entry;
+//! - [`cache`]: `index.db`, `files/`, `tmp/`, staleness and eviction;
+//! - [`fetch`]: the transfer-protocol client (signing, `Digest` trailer,
+//!   `Range`, retries);
+//! - [`vfs`]: the read path tying them together, with shared in-flight
+//!   fetches.
+//!
+//! Invariants: the VFS never writes file documents; nothing in `files/` is
+//! visible without its `index.db` row, and a row is written only after its
+//! bytes; a cache entry whose size or mtime differs from the document is
+//! never served.
+#![warn(missing_docs)]
+
+pub mod block_map;
+pub mod cache;
+pub mod error;
+pub mod fetch;
+pub mod tier;
+pub mod vfs;
+
+pub use error::{Errno, VfsError};
+pub use vfs::{FileHandle, Vfs, VfsConfig};

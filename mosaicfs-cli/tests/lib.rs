@@ -1,0 +1,9 @@
+//! Integration tests of mosaicfs-cli: the real binary against a real server
+//! (in-process) on a real CouchDB-protocol server. One test binary.
+
+mod common;
+
+mod commands;
+mod errors;
+mod fetch;
+mod help;

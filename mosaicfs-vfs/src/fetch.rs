@@ -1,0 +1,557 @@
+//! The Tier 4 client of the transfer protocol (plan 4.7; *Transfer
+//! protocol* in docs/architecture.md): node discovery, HMAC signing, the
+//! full-file fetch with `Digest` trailer verification, and `Range` fetches.
+//!
+//! hyper's HTTP/1 client is used directly because reqwest cannot read
+//! trailers. One connection per request keeps the failure model simple: a
+//! peer that dies takes exactly one request with it. Every wait has a
+//! timeout and transient failures go through the retry policy, so a peer
+//! that goes away gives `EIO` after the retries, never a hang.
+
+use crate::error::{Errno, VfsError};
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use futures_util::future::BoxFuture;
+use http_body_util::{BodyExt, Empty};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use mosaicfs_common::couch::CouchClient;
+use mosaicfs_common::documents::{FileDoc, NodeDoc, NodeStatus};
+use mosaicfs_common::hmac::{self, TIMESTAMP_HEADER};
+use mosaicfs_common::ids;
+use mosaicfs_common::retry::RetryPolicy;
+use sha2::{Digest, Sha256};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// The transfer route under a node's `transfer.endpoint`.
+pub const TRANSFER_ROUTE: &str = "/api/agent/transfer/";
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default wait for the response head or for the next piece of the body.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts for an agent-to-agent transfer (docs/architecture.md, *Retry*).
+pub const TRANSFER_ATTEMPTS: u32 = 5;
+
+/// A failed transfer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// The owner is offline, disabled, unregistered or runs no endpoint.
+    #[error("node {node_id} cannot serve transfers: {why}")]
+    NodeUnavailable {
+        /// The owner.
+        node_id: String,
+        /// Why.
+        why: String,
+    },
+    /// `transfer.endpoint` is not an `http://host[:port]` URL.
+    #[error("bad transfer endpoint {0:?}")]
+    BadEndpoint(String),
+    /// The request could not be signed.
+    #[error("cannot sign: {0}")]
+    Signing(String),
+    /// TCP connect failed.
+    #[error("connect to {endpoint}: {source}")]
+    Connect {
+        /// host:port.
+        endpoint: String,
+        /// The OS error.
+        source: Arc<std::io::Error>,
+    },
+    /// A wait ran out.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    /// The HTTP exchange failed (including a connection cut mid-body).
+    #[error("HTTP: {0}")]
+    Http(Arc<hyper::Error>),
+    /// The owner answered with an unexpected status.
+    #[error("owner answered {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The error body, shortened.
+        message: String,
+    },
+    /// The body's SHA-256 differs from the `Digest` trailer.
+    #[error("digest mismatch: trailer says {expected}, received bytes hash to {actual}")]
+    DigestMismatch {
+        /// From the trailer.
+        expected: String,
+        /// Of the received bytes.
+        actual: String,
+    },
+    /// A full transfer ended without a usable `Digest: sha-256=` trailer.
+    #[error("no sha-256 Digest trailer at the end of the transfer")]
+    MissingTrailer,
+    /// The byte count differs from the document's size or the range asked for.
+    #[error("expected {expected} bytes, received {received}")]
+    Length {
+        /// What the document or the range says.
+        expected: u64,
+        /// What arrived.
+        received: u64,
+    },
+    /// The answer to a range request is not the range asked for.
+    #[error("asked for bytes {asked}, got {got:?}")]
+    WrongRange {
+        /// `a-b`.
+        asked: String,
+        /// The `Content-Range` received.
+        got: Option<String>,
+    },
+    /// Writing the received bytes locally failed.
+    #[error("local write: {0}")]
+    Local(Arc<std::io::Error>),
+}
+
+impl FetchError {
+    /// Worth another attempt: connection problems, timeouts, 5xx and 429.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Connect { .. } | FetchError::Timeout(_) | FetchError::Http(_) => true,
+            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+
+    /// The errno for a reader: a stale file on its owner is `ENOENT`, a path
+    /// the owner refuses is `EACCES`, everything else `EIO`.
+    pub fn errno(&self) -> Errno {
+        match self {
+            FetchError::Status { status: 404, .. } => Errno::NoEnt,
+            FetchError::Status { status: 403, .. } => Errno::Acces,
+            _ => Errno::Io,
+        }
+    }
+}
+
+/// Signs transfer requests. Which key signs a request to another agent is an
+/// open question (docs/architecture.md, *Open questions* 2): the owner's
+/// endpoint accepts only its own key, which other agents do not hold.
+pub trait Signer: Send + Sync {
+    /// Headers (name, value) that authenticate `method path?query` with
+    /// `body` to `node`'s transfer endpoint.
+    fn sign(
+        &self,
+        node: &NodeDoc,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, FetchError>;
+}
+
+/// Signs every request with one credential (access key id and the key
+/// derived from its secret). This works when that credential is the owning
+/// node's own, as the control plane does today; agent-to-agent transfers
+/// need a control-plane-issued token instead.
+pub struct CredentialSigner {
+    access_key_id: String,
+    key: [u8; 32],
+}
+
+impl CredentialSigner {
+    /// A signer for `access_key_id` with its derived signing key.
+    pub fn new(access_key_id: &str, key: [u8; 32]) -> CredentialSigner {
+        CredentialSigner {
+            access_key_id: access_key_id.to_string(),
+            key,
+        }
+    }
+
+    /// A signer for `access_key_id` and its secret.
+    pub fn from_secret(access_key_id: &str, secret: &str) -> CredentialSigner {
+        CredentialSigner::new(access_key_id, hmac::derive_signing_key(secret))
+    }
+}
+
+impl Signer for CredentialSigner {
+    fn sign(
+        &self,
+        _node: &NodeDoc,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, FetchError> {
+        let (ts, auth) = hmac::signed_headers(
+            &self.access_key_id,
+            &self.key,
+            method,
+            path,
+            query,
+            body,
+            &chrono::Utc::now(),
+        );
+        Ok(vec![
+            (TIMESTAMP_HEADER.to_string(), ts),
+            ("authorization".to_string(), auth),
+        ])
+    }
+}
+
+/// Where node documents come from (the local replica in production).
+pub trait NodeSource: Send + Sync {
+    /// The `node` document of `node_id`, if known.
+    fn node<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<Option<NodeDoc>, VfsError>>;
+}
+
+impl NodeSource for CouchClient {
+    fn node<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<Option<NodeDoc>, VfsError>> {
+        Box::pin(async move {
+            self.get::<NodeDoc>(&ids::node_doc_id(node_id))
+                .await
+                .map_err(|e| VfsError::Io(format!("read node document {node_id}: {e}")))
+        })
+    }
+}
+
+/// Timeouts and retries of the client.
+#[derive(Debug, Clone)]
+pub struct TransferConfig {
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Longest wait for the response head or the next body frame.
+    pub read_timeout: Duration,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            retry: RetryPolicy::standard(Some(TRANSFER_ATTEMPTS)),
+        }
+    }
+}
+
+/// The transfer client.
+pub struct TransferClient {
+    signer: Arc<dyn Signer>,
+    cfg: TransferConfig,
+}
+
+/// Checks that `node` can serve transfers and returns its endpoint.
+pub fn endpoint_of(node: &NodeDoc) -> Result<&str, FetchError> {
+    let unavailable = |why: &str| FetchError::NodeUnavailable {
+        node_id: node.node_id.clone(),
+        why: why.to_string(),
+    };
+    if node.disabled {
+        return Err(unavailable("disabled"));
+    }
+    if node.status == NodeStatus::Offline {
+        return Err(unavailable("offline"));
+    }
+    node.transfer
+        .as_ref()
+        .map(|t| t.endpoint.as_str())
+        .ok_or_else(|| unavailable("no transfer endpoint in its node document"))
+}
+
+struct Target {
+    authority: String,
+    path: String,
+}
+
+fn target(endpoint: &str, file_id: &str) -> Result<Target, FetchError> {
+    let bad = || FetchError::BadEndpoint(endpoint.to_string());
+    let uri: Uri = endpoint.parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("http") {
+        return Err(bad());
+    }
+    let auth = uri.authority().ok_or_else(bad)?;
+    let authority = format!("{}:{}", auth.host(), auth.port_u16().unwrap_or(80));
+    let base = uri.path().trim_end_matches('/');
+    Ok(Target {
+        authority,
+        path: format!("{base}{TRANSFER_ROUTE}{file_id}"),
+    })
+}
+
+impl TransferClient {
+    /// A client signing with `signer`.
+    pub fn new(signer: Arc<dyn Signer>, cfg: TransferConfig) -> TransferClient {
+        TransferClient { signer, cfg }
+    }
+
+    /// One request; returns the response with its body still streaming.
+    async fn send(
+        &self,
+        node: &NodeDoc,
+        file_id: &str,
+        range: Option<&Range<u64>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, FetchError> {
+        let t = target(endpoint_of(node)?, file_id)?;
+        let stream = tokio::time::timeout(
+            self.cfg.connect_timeout,
+            tokio::net::TcpStream::connect(&t.authority),
+        )
+        .await
+        .map_err(|_| FetchError::Timeout("connect"))?
+        .map_err(|e| FetchError::Connect {
+            endpoint: t.authority.clone(),
+            source: Arc::new(e),
+        })?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| FetchError::Http(Arc::new(e)))?;
+        // The connection task ends with the response body (or the error).
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = Request::get(t.path.as_str())
+            .header("host", t.authority.as_str())
+            .header("te", "trailers");
+        if let Some(r) = range {
+            req = req.header("range", format!("bytes={}-{}", r.start, r.end - 1));
+        }
+        for (k, v) in self.signer.sign(node, "GET", &t.path, "", b"")? {
+            req = req.header(k, v);
+        }
+        let req = req
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| FetchError::Signing(e.to_string()))?;
+        let resp = tokio::time::timeout(self.cfg.read_timeout, sender.send_request(req))
+            .await
+            .map_err(|_| FetchError::Timeout("the response head"))?
+            .map_err(|e| FetchError::Http(Arc::new(e)))?;
+        let expected = if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
+        if resp.status() != expected {
+            let status = resp.status().as_u16();
+            let body = tokio::time::timeout(self.cfg.read_timeout, resp.into_body().collect())
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let message: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            return Err(FetchError::Status { status, message });
+        }
+        Ok(resp)
+    }
+
+    /// Fetches the whole file into `staged` (truncated first), hashing while
+    /// writing. Succeeds only if the `Digest: sha-256=` trailer matches and
+    /// exactly `file.size` bytes arrived. Transient failures are retried
+    /// with a fresh staging file content.
+    pub async fn fetch_full(
+        &self,
+        node: &NodeDoc,
+        file: &FileDoc,
+        staged: &Path,
+    ) -> Result<u64, FetchError> {
+        self.cfg
+            .retry
+            .run("transfer_full", FetchError::is_transient, || {
+                self.fetch_full_once(node, file, staged)
+            })
+            .await
+    }
+
+    async fn fetch_full_once(
+        &self,
+        node: &NodeDoc,
+        file: &FileDoc,
+        staged: &Path,
+    ) -> Result<u64, FetchError> {
+        let local = |e| FetchError::Local(Arc::new(e));
+        let mut out = tokio::fs::File::create(staged).await.map_err(local)?;
+        let mut body = self.send(node, &file.id, None).await?.into_body();
+        let mut hash = Sha256::new();
+        let mut received = 0u64;
+        let mut trailer = None;
+        loop {
+            let frame = tokio::time::timeout(self.cfg.read_timeout, body.frame())
+                .await
+                .map_err(|_| FetchError::Timeout("the next part of the body"))?;
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|e| FetchError::Http(Arc::new(e)))?;
+            match frame.into_data() {
+                Ok(data) => {
+                    received += data.len() as u64;
+                    if received > file.size {
+                        return Err(FetchError::Length {
+                            expected: file.size,
+                            received,
+                        });
+                    }
+                    hash.update(&data);
+                    out.write_all(&data).await.map_err(local)?;
+                }
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        trailer = t
+                            .get("digest")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                    }
+                }
+            }
+        }
+        out.flush().await.map_err(local)?;
+        drop(out);
+        if received != file.size {
+            return Err(FetchError::Length {
+                expected: file.size,
+                received,
+            });
+        }
+        let expected = trailer
+            .as_deref()
+            .and_then(sha256_from_digest)
+            .ok_or(FetchError::MissingTrailer)?;
+        let actual = base64::engine::general_purpose::STANDARD.encode(hash.finalize());
+        if expected != actual {
+            return Err(FetchError::DigestMismatch { expected, actual });
+        }
+        Ok(received)
+    }
+
+    /// Fetches `range` (non-empty, within the file) with a `Range` request,
+    /// retrying transient failures. The answer must be a 206 for exactly
+    /// that range.
+    pub async fn fetch_range(
+        &self,
+        node: &NodeDoc,
+        file: &FileDoc,
+        range: Range<u64>,
+    ) -> Result<Bytes, FetchError> {
+        self.cfg
+            .retry
+            .run("transfer_range", FetchError::is_transient, || {
+                self.fetch_range_once(node, file, range.clone())
+            })
+            .await
+    }
+
+    async fn fetch_range_once(
+        &self,
+        node: &NodeDoc,
+        file: &FileDoc,
+        range: Range<u64>,
+    ) -> Result<Bytes, FetchError> {
+        let resp = self.send(node, &file.id, Some(&range)).await?;
+        let asked = format!("{}-{}", range.start, range.end - 1);
+        let got = resp
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if got.as_deref() != Some(format!("bytes {asked}/{}", file.size).as_str()) {
+            return Err(FetchError::WrongRange { asked, got });
+        }
+        let want = range.end - range.start;
+        let mut body = resp.into_body();
+        let mut buf = BytesMut::with_capacity(want as usize);
+        loop {
+            let frame = tokio::time::timeout(self.cfg.read_timeout, body.frame())
+                .await
+                .map_err(|_| FetchError::Timeout("the next part of the body"))?;
+            let Some(frame) = frame else { break };
+            if let Ok(data) = frame
+                .map_err(|e| FetchError::Http(Arc::new(e)))?
+                .into_data()
+            {
+                buf.extend_from_slice(&data);
+                if buf.len() as u64 > want {
+                    break;
+                }
+            }
+        }
+        if buf.len() as u64 != want {
+            return Err(FetchError::Length {
+                expected: want,
+                received: buf.len() as u64,
+            });
+        }
+        Ok(buf.freeze())
+    }
+}
+
+/// The base64 SHA-256 of a `Digest` value such as `sha-256=abc=, md5=…`
+/// (RFC 3230: comma-separated, algorithm names case-insensitive).
+fn sha256_from_digest(value: &str) -> Option<String> {
+    value.split(',').find_map(|part| {
+        let (alg, v) = part.trim().split_once('=')?;
+        alg.eq_ignore_ascii_case("sha-256")
+            .then(|| v.trim().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_values() {
+        assert_eq!(sha256_from_digest("sha-256=abc="), Some("abc=".into()));
+        assert_eq!(
+            sha256_from_digest("md5=x, SHA-256=abc="),
+            Some("abc=".into())
+        );
+        assert_eq!(sha256_from_digest("md5=x"), None);
+    }
+
+    #[test]
+    fn targets() {
+        let t = target("http://127.0.0.1:7847", "file::x").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.path.as_str()),
+            ("127.0.0.1:7847", "/api/agent/transfer/file::x")
+        );
+        let t = target("http://nas/base/", "file::x").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.path.as_str()),
+            ("nas:80", "/base/api/agent/transfer/file::x")
+        );
+        assert!(target("https://nas", "file::x").is_err());
+        assert!(target("nas:80", "file::x").is_err());
+    }
+
+    #[test]
+    fn transient_errors() {
+        assert!(FetchError::Timeout("x").is_transient());
+        assert!(
+            FetchError::Status {
+                status: 503,
+                message: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !FetchError::Status {
+                status: 404,
+                message: String::new()
+            }
+            .is_transient()
+        );
+        assert!(!FetchError::MissingTrailer.is_transient());
+        assert_eq!(
+            FetchError::Status {
+                status: 404,
+                message: String::new()
+            }
+            .errno(),
+            Errno::NoEnt
+        );
+        assert_eq!(
+            FetchError::DigestMismatch {
+                expected: String::new(),
+                actual: String::new()
+            }
+            .errno(),
+            Errno::Io
+        );
+    }
+}

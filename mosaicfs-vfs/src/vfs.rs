@@ -1,0 +1,512 @@
+//! The read path the OS backend calls: `open` picks the tier and pins the
+//! cache entry, `read` serves bytes from the local file, a mount, or the
+//! cache (fetching what is missing), and dropping the handle releases it.
+//!
+//! Everything is async; file and SQLite work runs on the blocking pool and
+//! network work on the runtime, so a slow peer delays only its own readers.
+//! Concurrent readers of the same missing data share one in-flight fetch
+//! (a `Shared` future per full file or per coalesced range), which runs as
+//! its own task so it completes for the others even if one reader goes.
+
+use crate::block_map::{self, BlockMap};
+use crate::cache::{Cache, EntryMeta, Mode, cache_key, read_exact_at};
+use crate::error::VfsError;
+use crate::fetch::{FetchError, NodeSource, Signer, TransferClient, TransferConfig, endpoint_of};
+use crate::tier::{EvictionCheck, NeverEvicted, Tier, export_path_bytes, select_tier};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use mosaicfs_common::documents::{FileDoc, FileStatus, NodeDoc};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Files below this size are fetched whole; larger ones in blocks.
+pub const DEFAULT_FULL_FILE_THRESHOLD: u64 = 50_000_000;
+/// Block-mode fetches are widened to multiples of this.
+pub const DEFAULT_BLOCK_SIZE: u64 = 1 << 20;
+/// Missing ranges closer than this are fetched as one request.
+pub const DEFAULT_COALESCE_GAP: u64 = 256 << 10;
+/// How long a node document is reused before it is read again.
+pub const DEFAULT_NODE_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Settings of the read path.
+#[derive(Debug, Clone)]
+pub struct VfsConfig {
+    /// This node's id.
+    pub node_id: String,
+    /// This node's watch paths (Tier 1 containment).
+    pub watch_paths: Vec<PathBuf>,
+    /// Full-file mode below this size, block mode at and above it.
+    pub full_file_threshold: u64,
+    /// Alignment of block-mode fetches.
+    pub block_size: u64,
+    /// Coalescing gap for block-mode fetches.
+    pub coalesce_gap: u64,
+    /// Reuse of node documents.
+    pub node_cache_ttl: Duration,
+    /// Timeouts and retries of transfers.
+    pub transfer: TransferConfig,
+}
+
+impl VfsConfig {
+    /// Defaults for `node_id` with `watch_paths`.
+    pub fn new(node_id: &str, watch_paths: Vec<PathBuf>) -> VfsConfig {
+        VfsConfig {
+            node_id: node_id.to_string(),
+            watch_paths,
+            full_file_threshold: DEFAULT_FULL_FILE_THRESHOLD,
+            block_size: DEFAULT_BLOCK_SIZE,
+            coalesce_gap: DEFAULT_COALESCE_GAP,
+            node_cache_ttl: DEFAULT_NODE_CACHE_TTL,
+            transfer: TransferConfig::default(),
+        }
+    }
+}
+
+type SharedFetch = Shared<BoxFuture<'static, Result<(), VfsError>>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FetchKey {
+    Full(String),
+    Range(String, u64, u64),
+}
+
+/// The read path. Cheap to clone.
+#[derive(Clone)]
+pub struct Vfs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: VfsConfig,
+    cache: Cache,
+    nodes: Arc<dyn NodeSource>,
+    client: TransferClient,
+    eviction: Arc<dyn EvictionCheck>,
+    inflight: Mutex<HashMap<FetchKey, SharedFetch>>,
+    node_cache: Mutex<HashMap<String, (Instant, Option<NodeDoc>)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An open file. Dropping it releases the cache pin.
+pub struct FileHandle {
+    file: FileDoc,
+    tier: Tier,
+    local: Option<Arc<std::fs::File>>,
+    remote: Option<Remote>,
+}
+
+struct Remote {
+    node: NodeDoc,
+    meta: EntryMeta,
+    _pin: Pin,
+}
+
+struct Pin {
+    cache: Cache,
+    key: String,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        self.cache.unpin(&self.key);
+    }
+}
+
+impl std::fmt::Debug for FileHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileHandle")
+            .field("file_id", &self.file.id)
+            .field("tier", &self.tier)
+            .field("cache_key", &self.cache_key())
+            .finish()
+    }
+}
+
+impl FileHandle {
+    /// The tier serving this handle.
+    pub fn tier(&self) -> &Tier {
+        &self.tier
+    }
+
+    /// The file document it was opened with.
+    pub fn file(&self) -> &FileDoc {
+        &self.file
+    }
+
+    /// The cache key, for remote files.
+    pub fn cache_key(&self) -> Option<&str> {
+        self.remote.as_ref().map(|r| r.meta.key.as_str())
+    }
+}
+
+impl Vfs {
+    /// A read path for this node, caching in `cache`, reading node documents
+    /// from `nodes` and signing transfers with `signer`.
+    pub fn new(
+        cfg: VfsConfig,
+        cache: Cache,
+        nodes: Arc<dyn NodeSource>,
+        signer: Arc<dyn Signer>,
+    ) -> Vfs {
+        Vfs::with_eviction_check(cfg, cache, nodes, signer, Arc::new(NeverEvicted))
+    }
+
+    /// As [`Vfs::new`] with an iCloud eviction check for Tier 3.
+    pub fn with_eviction_check(
+        cfg: VfsConfig,
+        cache: Cache,
+        nodes: Arc<dyn NodeSource>,
+        signer: Arc<dyn Signer>,
+        eviction: Arc<dyn EvictionCheck>,
+    ) -> Vfs {
+        let client = TransferClient::new(signer, cfg.transfer.clone());
+        Vfs {
+            inner: Arc::new(Inner {
+                cfg,
+                cache,
+                nodes,
+                client,
+                eviction,
+                inflight: Mutex::default(),
+                node_cache: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    async fn node(&self, node_id: &str) -> Result<Option<NodeDoc>, VfsError> {
+        if let Some((at, doc)) = lock(&self.inner.node_cache).get(node_id)
+            && at.elapsed() < self.inner.cfg.node_cache_ttl
+        {
+            return Ok(doc.clone());
+        }
+        let doc = self.inner.nodes.node(node_id).await?;
+        lock(&self.inner.node_cache).insert(node_id.to_string(), (Instant::now(), doc.clone()));
+        Ok(doc)
+    }
+
+    /// Opens `file`: picks its tier, opens local files, and for remote files
+    /// checks that the owner can serve and pins the cache entry.
+    pub async fn open(&self, file: &FileDoc) -> Result<FileHandle, VfsError> {
+        if file.status != FileStatus::Active {
+            return Err(VfsError::NotFound(format!("{} is deleted", file.id)));
+        }
+        let cfg = &self.inner.cfg;
+        let mounts = if file.source.node_id == cfg.node_id {
+            Vec::new()
+        } else {
+            self.node(&cfg.node_id)
+                .await?
+                .map(|n| n.network_mounts)
+                .unwrap_or_default()
+        };
+        let (f, node_id, watch, eviction) = (
+            file.clone(),
+            cfg.node_id.clone(),
+            cfg.watch_paths.clone(),
+            self.inner.eviction.clone(),
+        );
+        let tier =
+            spawn_blocking(move || select_tier(&f, &node_id, &watch, &mounts, &*eviction)).await?;
+        match &tier {
+            Tier::Local(path) | Tier::Mount { path, .. } => {
+                let p = path.clone();
+                let local = spawn_blocking(move || {
+                    std::fs::File::open(&p)
+                        .map_err(|e| VfsError::local(format!("open {}", p.display()), e))
+                })
+                .await?;
+                Ok(FileHandle {
+                    file: file.clone(),
+                    tier,
+                    local: Some(Arc::new(local)),
+                    remote: None,
+                })
+            }
+            Tier::Remote => {
+                let owner = &file.source.node_id;
+                let node = self.node(owner).await?.ok_or_else(|| {
+                    VfsError::Fetch(FetchError::NodeUnavailable {
+                        node_id: owner.clone(),
+                        why: "no node document".into(),
+                    })
+                })?;
+                endpoint_of(&node)?;
+                let key = cache_key(owner, &export_path_bytes(file)?);
+                let meta = EntryMeta {
+                    key: key.clone(),
+                    file_id: file.id.clone(),
+                    node_id: owner.clone(),
+                    export_path: file.source.export_path.clone(),
+                    size: file.size,
+                    mtime: mosaicfs_common::time::format(&file.mtime),
+                };
+                self.inner.cache.pin(&key);
+                Ok(FileHandle {
+                    file: file.clone(),
+                    tier,
+                    local: None,
+                    remote: Some(Remote {
+                        node,
+                        meta,
+                        _pin: Pin {
+                            cache: self.inner.cache.clone(),
+                            key,
+                        },
+                    }),
+                })
+            }
+        }
+    }
+
+    /// Releases a handle (same as dropping it).
+    pub fn release(&self, handle: FileHandle) {
+        drop(handle);
+    }
+
+    /// Opens, reads `len` bytes at `offset`, and releases.
+    pub async fn read(&self, file: &FileDoc, offset: u64, len: usize) -> Result<Bytes, VfsError> {
+        let h = self.open(file).await?;
+        self.read_handle(&h, offset, len).await
+    }
+
+    /// Reads up to `len` bytes at `offset` (short only at end of file).
+    pub async fn read_handle(
+        &self,
+        h: &FileHandle,
+        offset: u64,
+        len: usize,
+    ) -> Result<Bytes, VfsError> {
+        if let Some(local) = &h.local {
+            let f = local.clone();
+            return spawn_blocking(move || {
+                read_exact_at(&f, offset, len).map_err(|e| VfsError::local("read local file", e))
+            })
+            .await;
+        }
+        let Some(remote) = &h.remote else {
+            return Err(VfsError::Io("handle without a source".into()));
+        };
+        let size = h.file.size;
+        let end = offset.saturating_add(len as u64).min(size);
+        if offset >= end {
+            return Ok(Bytes::new());
+        }
+        let range = offset..end;
+        let r = if size < self.inner.cfg.full_file_threshold {
+            self.read_full_mode(&h.file, remote, range).await
+        } else {
+            self.read_block_mode(&h.file, remote, range).await
+        };
+        if let Err(e) = &r {
+            tracing::debug!(operation = "vfs_read", file_id = %h.file.id, error = %e, "read failed");
+        }
+        r
+    }
+
+    async fn read_full_mode(
+        &self,
+        file: &FileDoc,
+        remote: &Remote,
+        range: Range<u64>,
+    ) -> Result<Bytes, VfsError> {
+        let cache = &self.inner.cache;
+        let key = &remote.meta.key;
+        if let Some(e) = cache.lookup(&remote.meta).await?
+            && e.has(range.clone())
+        {
+            return self.serve(key, range).await;
+        }
+        if !cache.make_room(file.size).await? {
+            return self.uncached(file, remote, range).await;
+        }
+        self.fetch_full_shared(file, remote).await?;
+        self.serve(key, range).await
+    }
+
+    async fn read_block_mode(
+        &self,
+        file: &FileDoc,
+        remote: &Remote,
+        range: Range<u64>,
+    ) -> Result<Bytes, VfsError> {
+        let cache = &self.inner.cache;
+        let cfg = &self.inner.cfg;
+        let key = &remote.meta.key;
+        let map = match cache.lookup(&remote.meta).await? {
+            Some(e) if e.has(range.clone()) => return self.serve(key, range).await,
+            Some(e) if e.mode == Mode::Block => e.block_map,
+            _ => BlockMap::new(),
+        };
+        if map.needs_promotion() {
+            if !cache.make_room(file.size - map.present_bytes()).await? {
+                return self.uncached(file, remote, range).await;
+            }
+            self.fetch_full_shared(file, remote).await?;
+            return self.serve(key, range).await;
+        }
+        let aligned: Vec<Range<u64>> = map
+            .missing(range.clone())
+            .into_iter()
+            .map(|r| block_map::align(r, cfg.block_size, file.size))
+            .collect();
+        let requests = block_map::coalesce(&aligned, cfg.coalesce_gap);
+        let incoming: u64 = requests.iter().map(|r| r.end - r.start).sum();
+        if !cache.make_room(incoming).await? {
+            return self.uncached(file, remote, range).await;
+        }
+        let fetches = requests
+            .into_iter()
+            .map(|r| self.fetch_range_shared(file, remote, r));
+        for r in futures_util::future::join_all(fetches).await {
+            r?;
+        }
+        self.serve(key, range).await
+    }
+
+    /// Serves `range` from the cache file and records the access.
+    async fn serve(&self, key: &str, range: Range<u64>) -> Result<Bytes, VfsError> {
+        let cache = &self.inner.cache;
+        let bytes = cache
+            .read_at(key, range.start, (range.end - range.start) as usize)
+            .await?;
+        cache.touch(key).await?;
+        Ok(bytes)
+    }
+
+    /// The cache is full of open files: stream the range without caching.
+    async fn uncached(
+        &self,
+        file: &FileDoc,
+        remote: &Remote,
+        range: Range<u64>,
+    ) -> Result<Bytes, VfsError> {
+        tracing::info!(operation = "vfs_read", file_id = %file.id, "cache full, streaming without caching");
+        self.inner
+            .client
+            .fetch_range(&remote.node, file, range)
+            .await
+            .map_err(|e| log_fetch_error(file, e))
+    }
+
+    async fn shared(
+        &self,
+        key: FetchKey,
+        work: BoxFuture<'static, Result<(), VfsError>>,
+    ) -> Result<(), VfsError> {
+        let fut = {
+            let mut inflight = lock(&self.inner.inflight);
+            match inflight.get(&key) {
+                Some(f) => f.clone(),
+                None => {
+                    let inner = self.inner.clone();
+                    let k = key.clone();
+                    let task = tokio::spawn(async move {
+                        let r = work.await;
+                        lock(&inner.inflight).remove(&k);
+                        r
+                    });
+                    let f: SharedFetch = async move {
+                        task.await
+                            .unwrap_or_else(|e| Err(VfsError::Io(format!("fetch task: {e}"))))
+                    }
+                    .boxed()
+                    .shared();
+                    inflight.insert(key, f.clone());
+                    f
+                }
+            }
+        };
+        fut.await
+    }
+
+    /// Fetches the whole file into the cache (one fetch for all readers).
+    async fn fetch_full_shared(&self, file: &FileDoc, remote: &Remote) -> Result<(), VfsError> {
+        let (vfs, file, node, meta) = (
+            self.clone(),
+            file.clone(),
+            remote.node.clone(),
+            remote.meta.clone(),
+        );
+        let work = async move {
+            let cache = &vfs.inner.cache;
+            // Another reader may have completed it just before we registered.
+            if let Some(e) = cache.lookup(&meta).await?
+                && e.mode == Mode::Full
+            {
+                return Ok(());
+            }
+            let (staged, f) = cache.stage().await?;
+            drop(f);
+            match vfs.inner.client.fetch_full(&node, &file, &staged).await {
+                Ok(_) => {
+                    cache.commit_full(&meta, staged).await?;
+                    Ok(())
+                }
+                Err(e) => {
+                    cache.discard(&staged).await;
+                    Err(log_fetch_error(&file, e))
+                }
+            }
+        }
+        .boxed();
+        self.shared(FetchKey::Full(remote.meta.key.clone()), work)
+            .await
+    }
+
+    /// Fetches one coalesced range into the block cache.
+    async fn fetch_range_shared(
+        &self,
+        file: &FileDoc,
+        remote: &Remote,
+        range: Range<u64>,
+    ) -> Result<(), VfsError> {
+        let key = FetchKey::Range(remote.meta.key.clone(), range.start, range.end);
+        let (vfs, file, node, meta) = (
+            self.clone(),
+            file.clone(),
+            remote.node.clone(),
+            remote.meta.clone(),
+        );
+        let work = async move {
+            let data = vfs
+                .inner
+                .client
+                .fetch_range(&node, &file, range.clone())
+                .await
+                .map_err(|e| log_fetch_error(&file, e))?;
+            vfs.inner
+                .cache
+                .write_block(&meta, range.start, data)
+                .await?;
+            Ok(())
+        }
+        .boxed();
+        self.shared(key, work).await
+    }
+}
+
+fn log_fetch_error(file: &FileDoc, e: FetchError) -> VfsError {
+    tracing::error!(operation = "vfs_fetch", file_id = %file.id, node_id = %file.source.node_id,
+        error = %e, "transfer failed; the read gets an error and nothing is cached");
+    VfsError::Fetch(e)
+}
+
+async fn spawn_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, VfsError> + Send + 'static,
+) -> Result<T, VfsError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| VfsError::Io(format!("blocking task: {e}")))?
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the read path against a real transfer endpoint (the
+//! agent's, in-process) and a real CouchDB-protocol server. One test binary
+//! for the crate.
+
+mod common;
+
+mod corrupt;
+mod local;
+mod remote;
+mod throughput;
