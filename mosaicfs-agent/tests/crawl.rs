@@ -344,3 +344,27 @@ async fn documents_of_other_nodes_are_never_touched() {
         .unwrap();
     assert_eq!(stored["status"], "active");
 }
+
+#[tokio::test]
+async fn a_watch_batch_naming_a_directory_and_its_file_writes_one_document() {
+    // Regression: under load the watcher batches the creation of a directory
+    // and of a file inside it; both are observed, and the file once got two
+    // documents.
+    let tmp = tempfile::tempdir().unwrap();
+    let db = local_server().fresh_db("apply_dedupe").await;
+    let mut c = crawler(&db, &test_node_id("dedupe"), vec![tmp.path().to_path_buf()]).await;
+    c.crawl(&CancellationToken::new()).await.unwrap();
+    let dir = tmp.path().join("new-dir");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("f.txt"), b"x").unwrap();
+    use mosaicfs_agent::crawler::Change;
+    let s = c
+        .apply(vec![
+            Change::Changed(dir.clone()),
+            Change::Changed(dir.join("f.txt")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((s.new, s.seen), (1, 1), "{s}");
+    assert_eq!(file_docs(&db).await.len(), 1);
+}

@@ -9,3 +9,4 @@ mod crawl;
 mod init;
 mod replication;
 mod transfer;
+mod watch;

@@ -241,17 +241,6 @@ async fn login_then_every_command_in_human_and_json_mode() {
         .await
         .expect_error(6, "logged in with");
 
-    // Commands whose endpoints this server lacks.
-    env.run(&["storage", "overview"])
-        .await
-        .expect_error(7, "GET /api/storage");
-    env.run(&["storage", "history", NODE, "--days", "7"])
-        .await
-        .expect_error(7, &format!("GET /api/storage/{NODE}/history"));
-    env.run(&["system", "reindex"])
-        .await
-        .expect_error(7, "POST /api/system/reindex");
-
     // logout forgets the token.
     env.run(&["logout"]).await.expect(0);
     env.run(&["nodes", "list"])

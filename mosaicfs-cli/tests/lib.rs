@@ -7,3 +7,4 @@ mod commands;
 mod errors;
 mod fetch;
 mod help;
+mod storage;

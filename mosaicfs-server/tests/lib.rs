@@ -10,4 +10,5 @@ mod files;
 mod labels;
 mod nodes;
 mod readdir;
+mod storage;
 mod vfs;

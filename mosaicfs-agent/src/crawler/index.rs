@@ -1,12 +1,14 @@
 //! The crawler's in-memory index of this node's file documents, keyed by the
 //! exact path bytes. Loaded once from CouchDB at start and kept current by the
 //! writer, so a re-crawl of an unchanged tree costs a walk and a stat per file
-//! and no database reads or writes.
+//! and no database reads or writes. Ordered by path bytes so that everything
+//! under a directory is one range (the watcher moves and deletes whole
+//! directories).
 
 use mosaicfs_common::couch::{CouchClient, CouchError};
 use mosaicfs_common::documents::{FileDoc, FileStatus};
 use mosaicfs_common::ids;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// What the crawler needs to know about a stored file document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +23,16 @@ pub struct IndexEntry {
     pub status: FileStatus,
     /// The crawl generation that last saw the file on disk.
     pub seen_gen: u32,
+    /// The document does not describe this path yet (the watcher moved the
+    /// entry here and its write is pending or failed): the next look at the
+    /// path writes it even if size and mtime match.
+    pub stale: bool,
 }
 
 /// Path bytes → entry.
 #[derive(Debug, Default)]
 pub struct FileIndex {
-    entries: HashMap<Vec<u8>, IndexEntry>,
+    entries: BTreeMap<Vec<u8>, IndexEntry>,
     /// Documents that could not be parsed while loading (logged, skipped).
     pub malformed: usize,
 }
@@ -81,6 +87,30 @@ impl FileIndex {
         self.entries.insert(key, entry);
     }
 
+    /// Forgets a path; returns what was recorded for it.
+    pub fn remove(&mut self, key: &[u8]) -> Option<IndexEntry> {
+        self.entries.remove(key)
+    }
+
+    /// The entries at `path` itself and below it (`path/…`), in key order.
+    pub fn under(&self, path: &[u8]) -> Vec<(Vec<u8>, IndexEntry)> {
+        let mut out = Vec::new();
+        if let Some(e) = self.entries.get(path) {
+            out.push((path.to_vec(), e.clone()));
+        }
+        let mut dir = path.to_vec();
+        if !dir.ends_with(b"/") {
+            dir.push(b'/');
+        }
+        for (k, e) in self.entries.range(dir.clone()..) {
+            if !k.starts_with(&dir) {
+                break;
+            }
+            out.push((k.clone(), e.clone()));
+        }
+        out
+    }
+
     /// Number of documents known.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -107,5 +137,44 @@ pub fn entry_of(file: &FileDoc) -> IndexEntry {
         mtime: (file.mtime.timestamp(), file.mtime.timestamp_subsec_nanos()),
         status: file.status,
         seen_gen: 0,
+        stale: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> IndexEntry {
+        IndexEntry {
+            id: id.into(),
+            size: 1,
+            mtime: (0, 0),
+            status: FileStatus::Active,
+            seen_gen: 0,
+            stale: false,
+        }
+    }
+
+    #[test]
+    fn under_takes_the_path_and_its_descendants_only() {
+        let mut index = FileIndex::default();
+        for (k, id) in [
+            ("/w/a", "1"),
+            ("/w/a/x", "2"),
+            ("/w/a/y/z", "3"),
+            ("/w/a-b", "4"),
+            ("/w/ab", "5"),
+            ("/w/b", "6"),
+        ] {
+            index.insert(k.as_bytes().to_vec(), entry(id));
+        }
+        let ids: Vec<String> = index
+            .under(b"/w/a")
+            .into_iter()
+            .map(|(_, e)| e.id)
+            .collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert_eq!(index.under(b"/w/c").len(), 0);
     }
 }

@@ -228,30 +228,7 @@ impl Crawler {
         while let Some(WalkMsg::Files(files)) = rx.recv().await {
             for file in files {
                 stats.seen += 1;
-                match self.index.get_mut(&file.key) {
-                    Some(e)
-                        if e.status == FileStatus::Active
-                            && e.size == file.size
-                            && e.mtime
-                                == (
-                                    file.mtime.timestamp(),
-                                    file.mtime.timestamp_subsec_nanos(),
-                                ) =>
-                    {
-                        e.seen_gen = generation;
-                        stats.unchanged += 1;
-                    }
-                    Some(e) => {
-                        e.seen_gen = generation;
-                        stats.changed += 1;
-                        let id = Some(e.id.clone());
-                        ops.push(Op::Upsert { file, id });
-                    }
-                    None => {
-                        stats.new += 1;
-                        ops.push(Op::Upsert { file, id: None });
-                    }
-                }
+                classify(&mut self.index, file, generation, &mut stats, &mut ops);
                 if ops.len() >= BATCH_SIZE {
                     flush(&writer, &mut ops, &mut self.index, &mut stats).await?;
                 }
@@ -298,6 +275,155 @@ impl Crawler {
             duration_ms = summary.duration.as_millis() as u64, cancelled = summary.cancelled,
             "crawl summary: {}", summary.stats);
         Ok(summary)
+    }
+    /// Applies changes reported by the watcher: the same rules as a crawl
+    /// (stat fast path, soft deletes, writes on top of the stored document),
+    /// limited to the paths named. A rename moves the index entries at and
+    /// under `from` to `to`, so the file keeps its document (same `_id` and
+    /// inode) and gets one update with its new path.
+    pub async fn apply(&mut self, changes: Vec<Change>) -> Result<CrawlStats, CouchError> {
+        let generation = self.generation;
+        let mut stats = CrawlStats::default();
+        let mut scan: Vec<PathBuf> = Vec::new();
+        let mut maybe_gone: Vec<PathBuf> = Vec::new();
+        for change in changes {
+            match change {
+                Change::Changed(p) => scan.push(p),
+                Change::Removed(p) => maybe_gone.push(p),
+                Change::Renamed { from, to } => {
+                    if !self.in_watch_paths(&from) {
+                        scan.push(to);
+                        continue;
+                    }
+                    if !self.in_watch_paths(&to) {
+                        maybe_gone.push(from);
+                        continue;
+                    }
+                    let from_key = from.as_os_str().as_bytes();
+                    let to_key = to.as_os_str().as_bytes();
+                    for (old, mut entry) in self.index.under(from_key) {
+                        self.index.remove(&old);
+                        let mut new_key = to_key.to_vec();
+                        new_key.extend_from_slice(&old[from_key.len()..]);
+                        entry.stale = true;
+                        self.index.insert(new_key, entry);
+                    }
+                    scan.push(to);
+                }
+            }
+        }
+        scan.retain(|p| self.in_watch_paths(p));
+        maybe_gone.retain(|p| self.in_watch_paths(p));
+        let roots = self.watch_paths.clone();
+        let node_id = self.node_id.clone();
+        let (observed, gone, report) = tokio::task::spawn_blocking(move || {
+            observe_paths(&scan, &maybe_gone, &roots, &node_id)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, operation = "watch_apply", "observer thread failed");
+            (
+                Vec::new(),
+                Vec::new(),
+                WalkReport {
+                    errors: 1,
+                    ..Default::default()
+                },
+            )
+        });
+        stats.skipped = report.skipped;
+        stats.non_utf8 = report.non_utf8;
+        stats.errors = report.errors;
+        let writer = writer::Writer {
+            db: &self.db,
+            node_id: &self.node_id,
+            retry: self.retry,
+            generation,
+            hook: self.hook.as_ref(),
+        };
+        let mut ops: Vec<Op> = Vec::new();
+        // A batch may name a directory and files inside it (both are
+        // observed): each path must be classified once, or a new file would
+        // get two documents.
+        let mut unique: std::collections::HashMap<Vec<u8>, Observed> =
+            std::collections::HashMap::new();
+        for file in observed {
+            unique.insert(file.key.clone(), file);
+        }
+        for file in unique.into_values() {
+            stats.seen += 1;
+            classify(&mut self.index, file, generation, &mut stats, &mut ops);
+        }
+        for path in gone {
+            for (key, entry) in self.index.under(path.as_os_str().as_bytes()) {
+                if entry.status == FileStatus::Active
+                    && !ops.iter().any(|op| op.key() == key.as_slice())
+                {
+                    stats.deleted += 1;
+                    ops.push(Op::Delete { key, id: entry.id });
+                }
+            }
+        }
+        while !ops.is_empty() {
+            let mut batch: Vec<Op> = ops.drain(..ops.len().min(BATCH_SIZE)).collect();
+            flush(&writer, &mut batch, &mut self.index, &mut stats).await?;
+        }
+        tracing::debug!(node_id = %self.node_id, operation = "watch_apply", "applied: {stats}");
+        Ok(stats)
+    }
+
+    fn in_watch_paths(&self, p: &Path) -> bool {
+        self.watch_paths.iter().any(|w| p.starts_with(w))
+    }
+}
+
+/// A change the watcher saw, after debouncing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Something at this path was created or modified (a file or a whole
+    /// directory, which is walked).
+    Changed(PathBuf),
+    /// The path (a file or a directory) may be gone; checked before anything
+    /// is marked deleted.
+    Removed(PathBuf),
+    /// `from` was renamed to `to`.
+    Renamed {
+        /// The old path.
+        from: PathBuf,
+        /// The new path.
+        to: PathBuf,
+    },
+}
+
+/// Compares one file found on disk with the index and queues what to write.
+fn classify(
+    index: &mut FileIndex,
+    file: Observed,
+    generation: u32,
+    stats: &mut CrawlStats,
+    ops: &mut Vec<Op>,
+) {
+    let mtime = (file.mtime.timestamp(), file.mtime.timestamp_subsec_nanos());
+    match index.get_mut(&file.key) {
+        Some(e)
+            if e.status == FileStatus::Active
+                && !e.stale
+                && e.size == file.size
+                && e.mtime == mtime =>
+        {
+            e.seen_gen = generation;
+            stats.unchanged += 1;
+        }
+        Some(e) => {
+            e.seen_gen = generation;
+            stats.changed += 1;
+            let id = Some(e.id.clone());
+            ops.push(Op::Upsert { file, id });
+        }
+        None => {
+            stats.new += 1;
+            ops.push(Op::Upsert { file, id: None });
+        }
     }
 }
 
@@ -368,10 +494,7 @@ fn walk(
     node_id: &str,
 ) -> WalkReport {
     let mut report = WalkReport::default();
-    let canonical_roots: Vec<PathBuf> = roots
-        .iter()
-        .filter_map(|r| std::fs::canonicalize(r).ok())
-        .collect();
+    let canonical_roots = canonical(roots);
     let mut chunk = Vec::with_capacity(WALK_CHUNK);
     for root in roots {
         match std::fs::metadata(root) {
@@ -391,78 +514,187 @@ fn walk(
                 continue;
             }
         }
-        for entry in walkdir::WalkDir::new(root).follow_links(false) {
-            if cancel.is_cancelled() {
-                return report;
-            }
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    let path = e
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| root.clone());
-                    tracing::warn!(node_id, path = %path.display(), error = %e, operation = "crawl",
-                        "cannot read; skipping");
-                    report.errors += 1;
-                    report.incomplete.push(path);
-                    continue;
+        let go_on = walk_tree(
+            root,
+            &canonical_roots,
+            cancel,
+            node_id,
+            &mut report,
+            &mut |observed| {
+                chunk.push(observed);
+                if chunk.len() >= WALK_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(WALK_CHUNK));
+                    return tx.blocking_send(WalkMsg::Files(full)).is_ok();
                 }
-            };
-            let ft = entry.file_type();
-            if ft.is_dir() {
-                continue;
-            }
-            let path = entry.path();
-            let meta = if ft.is_symlink() {
-                match symlink_target(path, &canonical_roots) {
-                    Some(m) => m,
-                    None => {
-                        tracing::debug!(node_id, path = %path.display(), operation = "crawl",
-                            "symlink not indexed (leads outside the watch paths, to a directory, or nowhere)");
-                        report.skipped += 1;
-                        continue;
-                    }
-                }
-            } else if ft.is_file() {
-                match entry.metadata() {
-                    Ok(m) => m,
-                    Err(e) => {
-                        let gone = e
-                            .io_error()
-                            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound);
-                        if !gone {
-                            tracing::warn!(node_id, path = %path.display(), error = %e,
-                                operation = "crawl", "cannot stat; skipping");
-                            report.errors += 1;
-                            report.incomplete.push(path.to_path_buf());
-                        }
-                        continue;
-                    }
-                }
-            } else {
-                report.skipped += 1;
-                continue;
-            };
-            let (observed, utf8) = observe(path, &meta);
-            if !utf8 {
-                report.non_utf8 += 1;
-                tracing::warn!(node_id, path = %observed.export_path, operation = "crawl",
-                    "file name is not valid UTF-8; indexed with a lossy name and its exact bytes");
-            }
-            chunk.push(observed);
-            if chunk.len() >= WALK_CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(WALK_CHUNK));
-                if tx.blocking_send(WalkMsg::Files(full)).is_err() {
-                    return report;
-                }
-            }
+                true
+            },
+        );
+        if !go_on {
+            return report;
         }
     }
     if !chunk.is_empty() {
         let _ = tx.blocking_send(WalkMsg::Files(chunk));
     }
     report
+}
+
+fn canonical(roots: &[PathBuf]) -> Vec<PathBuf> {
+    roots
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect()
+}
+
+/// Walks one tree and hands each indexable file to `emit`; returns false
+/// when cancelled or when `emit` asks to stop.
+fn walk_tree(
+    root: &Path,
+    canonical_roots: &[PathBuf],
+    cancel: &CancellationToken,
+    node_id: &str,
+    report: &mut WalkReport,
+    emit: &mut dyn FnMut(Observed) -> bool,
+) -> bool {
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.to_path_buf());
+                let gone = e
+                    .io_error()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound);
+                if !gone {
+                    tracing::warn!(node_id, path = %path.display(), error = %e, operation = "crawl",
+                        "cannot read; skipping");
+                    report.errors += 1;
+                    report.incomplete.push(path);
+                }
+                continue;
+            }
+        };
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let meta = || {
+            entry.metadata().map_err(|e| {
+                e.into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("walk error"))
+            })
+        };
+        if let Some(observed) =
+            observe_entry(entry.path(), ft, meta, canonical_roots, node_id, report)
+            && !emit(observed)
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Describes one directory entry that is not a directory, or counts why it
+/// is not indexed.
+fn observe_entry(
+    path: &Path,
+    ft: std::fs::FileType,
+    meta: impl FnOnce() -> std::io::Result<std::fs::Metadata>,
+    canonical_roots: &[PathBuf],
+    node_id: &str,
+    report: &mut WalkReport,
+) -> Option<Observed> {
+    let meta = if ft.is_symlink() {
+        match symlink_target(path, canonical_roots) {
+            Some(m) => m,
+            None => {
+                tracing::debug!(node_id, path = %path.display(), operation = "crawl",
+                    "symlink not indexed (leads outside the watch paths, to a directory, or nowhere)");
+                report.skipped += 1;
+                return None;
+            }
+        }
+    } else if ft.is_file() {
+        match meta() {
+            Ok(m) => m,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(node_id, path = %path.display(), error = %e,
+                        operation = "crawl", "cannot stat; skipping");
+                    report.errors += 1;
+                    report.incomplete.push(path.to_path_buf());
+                }
+                return None;
+            }
+        }
+    } else {
+        report.skipped += 1;
+        return None;
+    };
+    let (observed, utf8) = observe(path, &meta);
+    if !utf8 {
+        report.non_utf8 += 1;
+        tracing::warn!(node_id, path = %observed.export_path, operation = "crawl",
+            "file name is not valid UTF-8; indexed with a lossy name and its exact bytes");
+    }
+    Some(observed)
+}
+
+/// The watcher's half of a walk: what is now at each of `scan` (files, or
+/// whole directories walked), and which of `scan` and `maybe_gone` are
+/// really gone. A path that cannot be read is neither observed nor gone.
+fn observe_paths(
+    scan: &[PathBuf],
+    maybe_gone: &[PathBuf],
+    roots: &[PathBuf],
+    node_id: &str,
+) -> (Vec<Observed>, Vec<PathBuf>, WalkReport) {
+    let canonical_roots = canonical(roots);
+    let mut report = WalkReport::default();
+    let mut observed = Vec::new();
+    let mut gone = Vec::new();
+    let never = CancellationToken::new();
+    let mut seen = std::collections::HashSet::new();
+    for path in scan.iter().chain(maybe_gone) {
+        if !seen.insert(path) {
+            continue;
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => {
+                walk_tree(
+                    path,
+                    &canonical_roots,
+                    &never,
+                    node_id,
+                    &mut report,
+                    &mut |o| {
+                        observed.push(o);
+                        true
+                    },
+                );
+            }
+            Ok(m) => {
+                let ft = m.file_type();
+                if let Some(o) =
+                    observe_entry(path, ft, || Ok(m), &canonical_roots, node_id, &mut report)
+                {
+                    observed.push(o);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(path.clone()),
+            Err(e) => {
+                tracing::warn!(node_id, path = %path.display(), error = %e,
+                    operation = "watch_apply", "cannot stat; skipping");
+                report.errors += 1;
+            }
+        }
+    }
+    (observed, gone, report)
 }
 
 /// The metadata of a symlink's target if the link may be indexed: it resolves

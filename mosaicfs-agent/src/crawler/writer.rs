@@ -32,7 +32,7 @@ pub enum Op {
 }
 
 impl Op {
-    fn key(&self) -> &[u8] {
+    pub(crate) fn key(&self) -> &[u8] {
         match self {
             Op::Upsert { file, .. } => &file.key,
             Op::Delete { key, .. } => key,

@@ -9,6 +9,7 @@ pub mod files;
 pub mod labels;
 pub mod nodes;
 mod paging;
+pub mod storage;
 pub mod system;
 pub mod vfs;
 
@@ -60,4 +61,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(vfs::router())
         .merge(labels::router())
         .merge(agent::router())
+        .merge(storage::router())
 }

@@ -1,4 +1,11 @@
-//! Health and metrics.
+//! Health, metrics and reindex.
+//!
+//! `POST /api/system/reindex` asks every agent for a full crawl by setting
+//! `reindex_requested_at` on every node document (the agent sees it through
+//! the pull replication). Rebuilding the server's own SQLite index in place
+//! would need a reset entry point in `mosaicfs-index`, which it does not
+//! have yet; the follower already rebuilds from the changes feed when its
+//! file is deleted at start.
 
 use crate::state::AppState;
 use axum::extract::State;
@@ -13,6 +20,61 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(metrics))
+        .routes(routes!(reindex))
+}
+
+/// The answer of `POST /api/system/reindex`.
+#[derive(Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Reindex {
+    /// The timestamp written into each node document.
+    pub requested_at: String,
+    /// Nodes asked to run a full crawl, in id order.
+    pub nodes_notified: Vec<String>,
+}
+
+/// Asks every node's agent for a full crawl.
+#[utoipa::path(post, path = "/api/system/reindex", tag = "system", security(("bearer" = [])),
+    responses((status = 202, body = Reindex), (status = 401, body = crate::error::ErrorBody)))]
+async fn reindex(
+    _: crate::auth::User,
+    State(state): State<AppState>,
+) -> crate::error::ApiResult<(StatusCode, axum::Json<Reindex>)> {
+    use mosaicfs_common::ids;
+    use serde_json::{Value, json};
+    let requested_at = mosaicfs_common::time::format(&mosaicfs_common::time::now());
+    let mut node_ids = Vec::new();
+    state
+        .db
+        .for_each_prefix_page(ids::NODE_PREFIX, 500, false, |rows| {
+            node_ids.extend(rows.into_iter().map(|r| r.id));
+        })
+        .await?;
+    let mut notified = Vec::new();
+    for id in node_ids {
+        let wrote = state
+            .db
+            .update(&id, |stored| {
+                let mut doc = stored.filter(Value::is_object)?;
+                doc["reindex_requested_at"] = json!(requested_at);
+                Some(doc)
+            })
+            .await?;
+        if wrote.is_some() {
+            notified.push(id.strip_prefix(ids::NODE_PREFIX).unwrap_or(&id).to_string());
+        }
+    }
+    tracing::info!(
+        operation = "reindex",
+        nodes = notified.len(),
+        "reindex requested"
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Reindex {
+            requested_at,
+            nodes_notified: notified,
+        }),
+    ))
 }
 
 /// Health of the server and its database.
