@@ -6,7 +6,7 @@
 
 use crate::error::IndexError;
 use crate::store::{self, Applied};
-use mosaicfs_common::documents::{LabelRuleDoc, VirtualDirectoryDoc};
+use mosaicfs_common::documents::{LabelRuleDoc, ROOT_INODE, VirtualDirectoryDoc};
 use mosaicfs_common::rules::labels::LabelCache;
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -38,6 +38,20 @@ impl Derived {
     /// Every directory document, in no particular order.
     pub fn directories(&self) -> impl Iterator<Item = &Arc<VirtualDirectoryDoc>> {
         self.dirs.values()
+    }
+
+    /// The virtual path of the directory document whose `inode` is
+    /// `inode`; the root directory answers to inode 1 whatever its document
+    /// says (the FUSE root).
+    pub fn directory_by_inode(&self, inode: u64) -> Option<String> {
+        if inode == ROOT_INODE {
+            return Some("/".to_string());
+        }
+        // A scan, like `children`: the directory set is small.
+        self.dirs
+            .values()
+            .find(|d| d.inode == inode && d.virtual_path != "/")
+            .map(|d| d.virtual_path.clone())
     }
 
     /// The directories whose `parent_path` is `virtual_path`.

@@ -15,7 +15,9 @@
 //! memory beside it, updated with each committed page ([`Derived`]): the
 //! label cache and the directory set, so readdir needs no query for either.
 //! [`Index::files_under`] answers the readdir candidate query, a range scan
-//! by `(node, export_path prefix)`. A document that
+//! by `(node, export_path prefix)`; [`readdir`] is the readdir service on
+//! top of it (resolve, evaluate, cache), shared by the control plane and the
+//! FUSE backend. A document that
 //! does not parse is skipped with a warning and counted
 //! ([`Index::malformed`]); the feed continues. Deleting the index file is
 //! always safe: it is rebuilt from the feed.
@@ -35,11 +37,21 @@
 
 mod derived;
 mod error;
+pub mod readdir;
 pub mod store;
 
 pub use derived::Derived;
 pub use error::IndexError;
 pub use store::{FileRow, LabelScope, NameMatch, Query};
+
+/// What an inode names (see [`Index::resolve_inode`]).
+#[derive(Debug, Clone)]
+pub enum InodeTarget {
+    /// A directory document, by virtual path.
+    Directory(String),
+    /// A file document.
+    File(Box<FileDoc>),
+}
 
 use mosaicfs_common::couch::{ChangesQuery, CouchClient};
 use mosaicfs_common::documents::{FileDoc, LabelAssignmentDoc, LabelRuleDoc};
@@ -168,6 +180,27 @@ impl Index {
                 .collect()
         })
         .await
+    }
+
+    /// One file by id, rebuilt as a document (any status; see
+    /// [`store::files_under`] for the fields set).
+    pub async fn file_doc(&self, id: &str) -> Result<Option<FileDoc>, IndexError> {
+        let id = id.to_string();
+        self.with_conn(move |c| store::file_doc(c, &id)).await
+    }
+
+    /// What inode `inode` names: a file (by its document's `inode`, through
+    /// the `files_inode` index) or a directory document (root is
+    /// [`mosaicfs_common::documents::ROOT_INODE`]'s path `/`). Synthesized
+    /// directories have no document; callers keep those they have listed.
+    pub async fn resolve_inode(&self, inode: u64) -> Result<Option<InodeTarget>, IndexError> {
+        if let Some(path) = self.with_derived(|d| d.directory_by_inode(inode)) {
+            return Ok(Some(InodeTarget::Directory(path)));
+        }
+        let file = self
+            .with_conn(move |c| store::file_by_inode(c, inode))
+            .await?;
+        Ok(file.map(|f| InodeTarget::File(Box::new(f))))
     }
 
     /// Runs `f` on the derived state (label cache, directories) under a

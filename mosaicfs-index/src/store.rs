@@ -567,59 +567,84 @@ pub fn locations_under(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Columns [`doc_row`] reads, in order.
+const DOC_COLUMNS: &str = "id, node_id, name, export_path, export_parent, size, mtime, mime_type, inode, mtime_ns, status";
+
+/// A file row rebuilt as a document: every field the rule engine, the
+/// listing and the read path use is set; `_rev`, timestamps other than
+/// `mtime`, `export_path_bytes` and unknown fields are not.
+fn doc_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileDoc> {
+    let mtime = match r.get::<_, Option<i64>>(9)? {
+        Some(ns) => chrono::DateTime::from_timestamp_nanos(ns),
+        None => {
+            let text: String = r.get(6)?;
+            chrono::DateTime::parse_from_rfc3339(&text)
+                .map(|t| t.to_utc())
+                .unwrap_or_default()
+        }
+    };
+    let status = if r.get::<_, String>(10)? == "active" {
+        FileStatus::Active
+    } else {
+        FileStatus::Deleted
+    };
+    Ok(FileDoc {
+        id: r.get(0)?,
+        rev: None,
+        doc_type: Default::default(),
+        inode: r.get::<_, i64>(8)? as u64,
+        name: r.get(2)?,
+        source: FileSource {
+            node_id: r.get(1)?,
+            export_path: r.get(3)?,
+            export_parent: r.get(4)?,
+            export_path_bytes: None,
+            extra: Default::default(),
+        },
+        size: r.get::<_, i64>(5)? as u64,
+        mtime,
+        mime_type: r.get(7)?,
+        status,
+        deleted_at: None,
+        created_at: None,
+        updated_at: None,
+        migrated_from: None,
+        extra: Default::default(),
+    })
+}
+
 /// The active files below `prefix` (at any depth) on `node` (`None`: every
-/// node), rebuilt as documents for the rule engine: every field the steps
-/// and the listing read is set; `_rev`, timestamps other than `mtime` and
-/// unknown fields are not.
+/// node), rebuilt as documents (see [`doc_row`]).
 pub fn files_under(
     conn: &Connection,
     node: Option<&str>,
     prefix: &str,
 ) -> Result<Vec<FileDoc>, IndexError> {
-    let mut stmt = conn.prepare_cached(&under_sql(
-        node,
-        "id, node_id, name, export_path, export_parent, size, mtime, mime_type, inode, mtime_ns",
-    ))?;
+    let mut stmt = conn.prepare_cached(&under_sql(node, DOC_COLUMNS))?;
     let end = range_end(prefix);
-    let map = |r: &rusqlite::Row<'_>| {
-        let mtime = match r.get::<_, Option<i64>>(9)? {
-            Some(ns) => chrono::DateTime::from_timestamp_nanos(ns),
-            None => {
-                let text: String = r.get(6)?;
-                chrono::DateTime::parse_from_rfc3339(&text)
-                    .map(|t| t.to_utc())
-                    .unwrap_or_default()
-            }
-        };
-        Ok(FileDoc {
-            id: r.get(0)?,
-            rev: None,
-            doc_type: Default::default(),
-            inode: r.get::<_, i64>(8)? as u64,
-            name: r.get(2)?,
-            source: FileSource {
-                node_id: r.get(1)?,
-                export_path: r.get(3)?,
-                export_parent: r.get(4)?,
-                export_path_bytes: None,
-                extra: Default::default(),
-            },
-            size: r.get::<_, i64>(5)? as u64,
-            mtime,
-            mime_type: r.get(7)?,
-            status: FileStatus::Active,
-            deleted_at: None,
-            created_at: None,
-            updated_at: None,
-            migrated_from: None,
-            extra: Default::default(),
-        })
-    };
     let rows = match node {
-        Some(n) => stmt.query_map(params![prefix, end, n], map)?,
-        None => stmt.query_map(params![prefix, end], map)?,
+        Some(n) => stmt.query_map(params![prefix, end, n], doc_row)?,
+        None => stmt.query_map(params![prefix, end], doc_row)?,
     };
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// One file by id, rebuilt as a document (any status).
+pub fn file_doc(conn: &Connection, id: &str) -> Result<Option<FileDoc>, IndexError> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {DOC_COLUMNS} FROM files WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], doc_row).optional()?)
+}
+
+/// The file with inode `inode`, rebuilt as a document: an active one if
+/// there is one (inodes are random 53-bit numbers, so two documents share
+/// one only by a copied document; then the smallest id wins, stably).
+pub fn file_by_inode(conn: &Connection, inode: u64) -> Result<Option<FileDoc>, IndexError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DOC_COLUMNS} FROM files WHERE inode = ?1
+         ORDER BY status = 'active' DESC, id LIMIT 1"
+    ))?;
+    Ok(stmt.query_row([inode as i64], doc_row).optional()?)
 }
 
 /// Every stored virtual directory document, parsed.

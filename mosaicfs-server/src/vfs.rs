@@ -1,70 +1,19 @@
-//! The readdir service behind `GET /api/vfs` and the preview endpoint: it
-//! resolves a virtual path against the directory set kept by the local index,
-//! collects the ancestor chain, compiles the directory, queries each mount's
-//! candidates from the index (a range scan, never a scan of all files) and
-//! runs the pure evaluator (`mosaicfs_common::rules::readdir`) with the label
-//! cache as its facts. In front sits the readdir cache (plan 3.7).
-//!
-//! Cache: 5 s TTL, keyed by virtual path; an entry is valid only while the
-//! revisions of the directory and its ancestors are those it was built from
-//! and the index's derived generation (bumped by every directory and label
-//! change from the changes feed) has not moved. File changes are seen at
-//! the latest when the TTL runs out. It stores the serialized answer, so a
-//! hit costs a hash lookup and a copy of bytes.
+//! HTTP side of the readdir service behind `GET /api/vfs` and the preview
+//! endpoint: error mapping and JSON rendering. The service itself (resolve,
+//! ancestors, evaluation with the label cache, the 5 s readdir cache) lives
+//! in [`mosaicfs_index::readdir`], shared with the FUSE backend.
 
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use bytes::Bytes;
-use mosaicfs_common::documents::{FileDoc, VirtualDirectoryDoc};
-use mosaicfs_common::rules::labels::LabelCache;
-use mosaicfs_common::rules::readdir::{self, Entry, Facts};
-use mosaicfs_index::{Derived, Index, IndexError};
+use mosaicfs_common::documents::VirtualDirectoryDoc;
+use mosaicfs_common::rules::readdir::Entry;
+use mosaicfs_index::Index;
 use serde::Serialize;
-use serde_json::Value;
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-/// How long a cached listing is served.
-pub const CACHE_TTL: Duration = Duration::from_secs(5);
-/// Most cached listings; beyond it, expired entries are dropped, then all.
-const CACHE_CAPACITY: usize = 10_000;
-
-/// Why a listing cannot be produced.
-#[derive(Debug, thiserror::Error)]
-pub enum ReaddirError {
-    /// Neither a directory nor a synthesized subdirectory.
-    #[error("no virtual directory {0}")]
-    NotFound(String),
-    /// The stored `parent_path` chain is broken (a loop or a missing
-    /// ancestor), typically from replicated documents.
-    #[error("field `parent_path` of {dir}: {problem}")]
-    BadChain {
-        /// The directory whose chain is broken.
-        dir: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// The directory (or an ancestor whose steps it inherits) does not
-    /// compile.
-    #[error("the directory {dir} cannot be evaluated: field `{field}`: {message}")]
-    Invalid {
-        /// The directory.
-        dir: String,
-        /// The field at fault (`mounts[0].steps[1].pattern`, or prefixed by
-        /// the ancestor's path for an inherited step).
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The index is still catching up with the database after start.
-    #[error("the local index is still catching up with the database; retry shortly")]
-    NotReady,
-    /// The index failed.
-    #[error("local index: {0}")]
-    Index(#[from] IndexError),
-}
+pub use mosaicfs_index::readdir::{
+    CACHE_TTL, Listing, ReaddirCache, ReaddirError, Resolved, ancestors, evaluate, resolve,
+};
 
 impl From<ReaddirError> for ApiError {
     fn from(e: ReaddirError) -> ApiError {
@@ -167,151 +116,6 @@ pub struct ListingOut<'a> {
     pub entries: Vec<EntryOut<'a>>,
 }
 
-/// The label cache as the evaluator's facts. Annotations are not indexed
-/// yet (no plugin writes them), so the `annotation` step never matches.
-struct CacheFacts<'a>(&'a LabelCache);
-
-impl Facts for CacheFacts<'_> {
-    fn labels(&self, file: &FileDoc) -> Option<&BTreeSet<String>> {
-        self.0.get(&file.id)
-    }
-    fn annotation(&self, _: &FileDoc, _: &str) -> Option<&Value> {
-        None
-    }
-}
-
-/// A path resolved against the directory set.
-pub struct Resolved {
-    /// The deepest directory document that is a prefix of the path.
-    pub dir: Arc<VirtualDirectoryDoc>,
-    /// Its ancestors, root first.
-    pub ancestors: Vec<Arc<VirtualDirectoryDoc>>,
-    /// Components below `dir` (empty unless synthesized).
-    pub sub_path: Vec<String>,
-    /// Child directory documents of `dir`.
-    pub children: Vec<Arc<VirtualDirectoryDoc>>,
-    /// The derived generation seen.
-    pub generation: u64,
-}
-
-impl Resolved {
-    /// Revisions of the directory and its ancestors (cache key).
-    fn revisions(&self) -> Vec<Option<String>> {
-        self.ancestors
-            .iter()
-            .chain(std::iter::once(&self.dir))
-            .map(|d| d.rev.clone())
-            .collect()
-    }
-}
-
-/// The ancestors of `dir`, root first, following `parent_path`. A loop or a
-/// missing ancestor is an error naming the directory.
-pub fn ancestors(
-    d: &Derived,
-    dir: &VirtualDirectoryDoc,
-) -> Result<Vec<Arc<VirtualDirectoryDoc>>, ReaddirError> {
-    let mut chain = Vec::new();
-    let mut seen: HashSet<&str> = HashSet::from([dir.virtual_path.as_str()]);
-    let mut parent = dir.parent_path.as_deref();
-    while let Some(p) = parent {
-        let bad = |problem: String| {
-            tracing::error!(dir = %dir.virtual_path, problem = %problem,
-                "broken ancestor chain of a virtual directory");
-            ReaddirError::BadChain {
-                dir: dir.virtual_path.clone(),
-                problem,
-            }
-        };
-        if !seen.insert(p) {
-            return Err(bad(format!("the ancestor chain loops at {p}")));
-        }
-        let Some(a) = d.directory(p) else {
-            return Err(bad(format!("the ancestor {p} does not exist")));
-        };
-        chain.push(a.clone());
-        parent = a.parent_path.as_deref();
-    }
-    chain.reverse();
-    Ok(chain)
-}
-
-/// Resolves `path` (already validated: absolute, no `..`) to the deepest
-/// directory document that is a prefix of it, plus the components below.
-/// Whether the components name a synthesized subdirectory is decided by
-/// evaluating them, see [`readdir`].
-pub fn resolve(d: &Derived, path: &str) -> Result<Resolved, ReaddirError> {
-    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    for depth in (0..=components.len()).rev() {
-        let prefix = format!("/{}", components[..depth].join("/"));
-        if let Some(dir) = d.directory(&prefix) {
-            let ancestors = ancestors(d, dir)?;
-            return Ok(Resolved {
-                dir: dir.clone(),
-                ancestors,
-                sub_path: components[depth..].iter().map(|c| c.to_string()).collect(),
-                children: d.children(&dir.virtual_path),
-                generation: d.generation(),
-            });
-        }
-    }
-    Err(ReaddirError::NotFound(path.to_string()))
-}
-
-/// Evaluates `dir` at `sub_path`: compile, query each mount's candidates,
-/// list. `children` are used only at the directory itself.
-pub async fn evaluate(
-    index: &Index,
-    dir: &VirtualDirectoryDoc,
-    ancestors: &[Arc<VirtualDirectoryDoc>],
-    sub_path: &[String],
-    children: &[Arc<VirtualDirectoryDoc>],
-    virtual_path: &str,
-) -> Result<Vec<Entry>, ReaddirError> {
-    let anc: Vec<&VirtualDirectoryDoc> = ancestors.iter().map(|a| a.as_ref()).collect();
-    let compiled = readdir::compile_directory(dir, &anc).map_err(|e| {
-        tracing::error!(dir = %dir.virtual_path, field = %e.field, error = %e.message,
-            "a virtual directory does not compile; it answers 422 until fixed");
-        ReaddirError::Invalid {
-            dir: dir.virtual_path.clone(),
-            field: e.field,
-            message: e.message,
-        }
-    })?;
-    let sub: Vec<&str> = sub_path.iter().map(String::as_str).collect();
-    // One query per mount that contributes here; `slots[i]` is mount i's.
-    let mut queries = Vec::new();
-    let mut slots = Vec::with_capacity(dir.mounts.len());
-    for m in &dir.mounts {
-        slots.push(readdir::mount_query(m, &sub).map(|q| {
-            queries.push(q);
-            queries.len() - 1
-        }));
-    }
-    let mut results = index.files_under(queries).await?;
-    let mut candidates: Vec<Vec<FileDoc>> = Vec::with_capacity(slots.len());
-    for slot in slots {
-        candidates.push(
-            slot.map(|i| std::mem::take(&mut results[i]))
-                .unwrap_or_default(),
-        );
-    }
-    let refs: Vec<Vec<&FileDoc>> = candidates.iter().map(|c| c.iter().collect()).collect();
-    let kids: Vec<&VirtualDirectoryDoc> = children.iter().map(|c| c.as_ref()).collect();
-    let now = mosaicfs_common::time::now();
-    Ok(index.with_derived(|d| {
-        readdir::list(
-            &compiled,
-            virtual_path,
-            &sub,
-            &refs,
-            &kids,
-            &CacheFacts(d.labels()),
-            now,
-        )
-    }))
-}
-
 /// Serializes a listing.
 pub fn render(
     path: &str,
@@ -330,85 +134,12 @@ pub fn render(
     Bytes::from(serde_json::to_vec(&out).unwrap_or_default())
 }
 
-struct Cached {
-    revisions: Vec<Option<String>>,
-    generation: u64,
-    at: Instant,
-    body: Bytes,
-}
-
-/// The readdir cache with hit and miss counters.
-#[derive(Default)]
-pub struct ReaddirCache {
-    entries: Mutex<HashMap<String, Cached>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-impl ReaddirCache {
-    /// `(hits, misses)` since start.
-    pub fn stats(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
-    }
-
-    fn get(&self, path: &str, r: &Resolved) -> Option<Bytes> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let c = entries.get(path)?;
-        (c.at.elapsed() < CACHE_TTL && c.generation == r.generation && c.revisions == r.revisions())
-            .then(|| c.body.clone())
-    }
-
-    fn put(&self, path: &str, r: &Resolved, body: Bytes) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_CAPACITY {
-            entries.retain(|_, c| c.at.elapsed() < CACHE_TTL);
-            if entries.len() >= CACHE_CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            path.to_string(),
-            Cached {
-                revisions: r.revisions(),
-                generation: r.generation,
-                at: Instant::now(),
-                body,
-            },
-        );
-    }
-}
-
-/// The listing of `path` as JSON bytes, from the cache when valid. A
-/// component path below a directory that its mounts do not make is 404.
+/// The listing of `path` as JSON bytes, from the readdir cache when valid.
 pub async fn readdir(
     index: &Index,
     cache: &ReaddirCache,
     path: &str,
 ) -> Result<Bytes, ReaddirError> {
-    if !index.is_ready() {
-        // A fresh index is being built; wait briefly rather than answer from
-        // half of it.
-        index
-            .wait_ready(Duration::from_secs(2))
-            .await
-            .map_err(|_| ReaddirError::NotReady)?;
-    }
-    let r = index.with_derived(|d| resolve(d, path))?;
-    if let Some(body) = cache.get(path, &r) {
-        cache.hits.fetch_add(1, Ordering::Relaxed);
-        return Ok(body);
-    }
-    cache.misses.fetch_add(1, Ordering::Relaxed);
-    let entries = evaluate(index, &r.dir, &r.ancestors, &r.sub_path, &r.children, path).await?;
-    // A synthesized subdirectory exists exactly when some file below it
-    // passes the steps, that is when its own listing is not empty.
-    if !r.sub_path.is_empty() && entries.is_empty() {
-        return Err(ReaddirError::NotFound(path.to_string()));
-    }
-    let body = render(path, &r.dir, !r.sub_path.is_empty(), &entries);
-    cache.put(path, &r, body.clone());
-    Ok(body)
+    let l = mosaicfs_index::readdir::readdir(index, cache, path).await?;
+    Ok(render(&l.path, &l.directory, l.synthesized, &l.entries))
 }

@@ -10,7 +10,9 @@
 //! - [`fetch`]: the transfer-protocol client (signing, `Digest` trailer,
 //!   `Range`, retries);
 //! - [`vfs`]: the read path tying them together, with shared in-flight
-//!   fetches.
+//!   fetches;
+//! - [`fuse`]: the FUSE backend (fuser) over the index's readdir service
+//!   and [`Vfs`]; the `mosaicfs-vfs mount` binary runs it.
 //!
 //! Invariants: the VFS never writes file documents; nothing in `files/` is
 //! visible without its `index.db` row, and a row is written only after its
@@ -20,8 +22,10 @@
 
 pub mod block_map;
 pub mod cache;
+pub mod daemon;
 pub mod error;
 pub mod fetch;
+pub mod fuse;
 pub mod tier;
 pub mod vfs;
 

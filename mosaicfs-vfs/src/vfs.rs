@@ -140,6 +140,12 @@ impl FileHandle {
         &self.file
     }
 
+    /// The open local file, for Tiers 1–3 (the FUSE backend hands it to
+    /// the kernel for passthrough).
+    pub fn local_file(&self) -> Option<&std::fs::File> {
+        self.local.as_deref()
+    }
+
     /// The cache key, for remote files.
     pub fn cache_key(&self) -> Option<&str> {
         self.remote.as_ref().map(|r| r.meta.key.as_str())

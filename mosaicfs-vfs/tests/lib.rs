@@ -5,6 +5,7 @@
 mod common;
 
 mod corrupt;
+mod fuse;
 mod local;
 mod remote;
 mod throughput;

@@ -1,0 +1,143 @@
+//! `mosaicfs-vfs mount`: the agent's config → local CouchDB → index
+//! follower (ready before the mount appears) → read path → FUSE mount, until
+//! the shutdown token fires or someone unmounts (`fusermount3 -u`).
+//!
+//! Tier 4 transfers are signed with this agent's own credential for now (see
+//! the open question on agent-to-agent signing in docs/architecture.md).
+
+use crate::cache::{Cache, CacheConfig};
+use crate::fetch::CredentialSigner;
+use crate::fuse::{Core, FuseConfig};
+use crate::{Vfs, VfsConfig};
+use mosaicfs_common::couch::CouchClient;
+use mosaicfs_index::IndexFollower;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often the daemon checks whether the mount was taken away.
+const UNMOUNT_POLL: Duration = Duration::from_millis(200);
+/// How long one wait for the index lasts before it is logged and retried.
+const READY_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// What `mount` needs.
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    /// The agent's `agent.toml`.
+    pub config: PathBuf,
+    /// Where to mount.
+    pub mountpoint: PathBuf,
+    /// The file cache; default `{state_dir}/vfs-cache`. The local index
+    /// lives beside it as `{cache_dir}/local-index/index.db`.
+    pub cache_dir: Option<PathBuf>,
+    /// FUSE passthrough for local files.
+    pub passthrough: bool,
+    /// `allow_other`.
+    pub allow_other: bool,
+}
+
+/// Why the daemon stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// `agent.toml` is invalid.
+    #[error(transparent)]
+    Config(#[from] mosaicfs_agent::config::ConfigError),
+    /// The node id cannot be read or made.
+    #[error(transparent)]
+    NodeId(#[from] mosaicfs_agent::node::NodeIdError),
+    /// The local CouchDB settings are unusable.
+    #[error(transparent)]
+    Couch(#[from] mosaicfs_common::couch::CouchError),
+    /// The index cannot be opened.
+    #[error(transparent)]
+    Index(#[from] mosaicfs_index::IndexError),
+    /// The cache cannot be opened.
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    /// Mounting or unmounting failed.
+    #[error("{what} {}: {source}", path.display())]
+    Mount {
+        /// `mount` or `unmount`.
+        what: &'static str,
+        /// The mount point.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Runs the mount until `shutdown` fires or the filesystem is unmounted.
+pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    let config = mosaicfs_agent::config::Config::load(&opts.config)?;
+    let node_id =
+        mosaicfs_agent::node::resolve_node_id(config.node_id.as_deref(), &config.state_dir)?;
+    let db = CouchClient::new(&config.couchdb)?;
+    let cache_dir = opts
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| config.state_dir.join("vfs-cache"));
+    let index_dir = cache_dir.join("local-index");
+    std::fs::create_dir_all(&index_dir).map_err(|source| mosaicfs_index::IndexError::Io {
+        path: index_dir.clone(),
+        source,
+    })?;
+    let stop_index = shutdown.child_token();
+    let follower =
+        IndexFollower::start(db.clone(), &index_dir.join("index.db"), stop_index.clone()).await?;
+    let index = follower.index();
+    // The label cache and the directory set must be complete before the
+    // mount appears: a half-built index would show half-empty directories.
+    while let Err(e) = index.wait_ready(READY_LOG_EVERY).await {
+        tracing::info!(error = %e, "waiting for the local index to catch up");
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+    }
+    let cache = Cache::open(CacheConfig::new(&cache_dir)).await?;
+    let vfs = Vfs::new(
+        VfsConfig::new(&node_id, config.watch_paths.clone()),
+        cache,
+        Arc::new(db),
+        Arc::new(CredentialSigner::from_secret(
+            &config.access_key_id,
+            &config.secret_key,
+        )),
+    );
+    let mut fuse_cfg = FuseConfig::new();
+    fuse_cfg.passthrough = opts.passthrough;
+    fuse_cfg.allow_other = opts.allow_other;
+    let core = Arc::new(Core::new(index, vfs, fuse_cfg));
+    let mounted = crate::fuse::mount(core, &opts.mountpoint, tokio::runtime::Handle::current())
+        .map_err(|source| DaemonError::Mount {
+            what: "mount",
+            path: opts.mountpoint.clone(),
+            source,
+        })?;
+    tracing::info!(mountpoint = %opts.mountpoint.display(), node_id, "mounted");
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(UNMOUNT_POLL) => if mounted.is_finished() {
+                tracing::info!("unmounted from outside");
+                break;
+            },
+        }
+    }
+    let unmounted = tokio::task::spawn_blocking(move || mounted.unmount()).await;
+    stop_index.cancel();
+    follower.join().await;
+    match unmounted {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(source)) => Err(DaemonError::Mount {
+            what: "unmount",
+            path: opts.mountpoint,
+            source,
+        }),
+        Err(e) => Err(DaemonError::Mount {
+            what: "unmount",
+            path: opts.mountpoint,
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
+}

@@ -1,0 +1,710 @@
+//! The FUSE backend (fuser 0.18): a read-only mount of the virtual
+//! directories. Callbacks only translate: each hands its work to a
+//! [`Core`] helper returning `Result<T, Errno>` and replies with the result.
+//!
+//! The kernel's request loop never waits: every callback that may touch
+//! SQLite, CouchDB or the network is spawned on the tokio runtime, which
+//! replies when done (`Reply*` values are `Send`). So a stalled remote file
+//! delays only its own readers; `ls` elsewhere answers at once.
+//!
+//! Inodes (plan 4.3): 1 is the root; directory documents and files use
+//! their document's `inode`; synthesized directories
+//! `ids::synthesized_dir_inode(path)`. All come from documents or paths, so
+//! they survive unmount, restart and re-crawl. The inode → target map is the
+//! index ([`Index::resolve_inode`]) plus an in-memory map of what listings
+//! showed (the only way to find a synthesized directory by inode).
+//!
+//! Reads: local files (Tiers 1–3) use FUSE passthrough when the kernel and
+//! our privileges allow it (kernel ≥ 6.9, `CAP_SYS_ADMIN`): the kernel then
+//! reads the backing file itself. Otherwise, and for remote files, reads go
+//! through [`Vfs::read_handle`]; an open keeps the page cache (`KEEP_CACHE`)
+//! when the document's size and mtime are those of the previous open.
+//! `KEEP_CACHE` is never combined with passthrough (the kernel answers the
+//! open with EIO).
+
+use crate::tier::Tier;
+use crate::{FileHandle as VfsHandle, Vfs};
+use fuser::{
+    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, LockOwner, MountOption, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request,
+};
+use mosaicfs_common::documents::{FileDoc, FileStatus, ROOT_INODE};
+use mosaicfs_common::rules::readdir::Entry;
+use mosaicfs_common::time::Timestamp;
+use mosaicfs_index::readdir::{self, Listing, ReaddirCache, ReaddirError};
+use mosaicfs_index::{Index, InodeTarget};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+use tokio::runtime::Handle;
+
+/// How long the kernel keeps a name → inode answer.
+pub const ENTRY_TTL: Duration = Duration::from_secs(1);
+/// How long the kernel keeps attributes.
+pub const ATTR_TTL: Duration = Duration::from_secs(1);
+/// Permissions of files: read-only for everyone.
+pub const FILE_MODE: u16 = 0o444;
+/// Permissions of directories: read and search for everyone.
+pub const DIR_MODE: u16 = 0o555;
+/// Block size reported in attributes and `statfs`.
+pub const BLOCK_SIZE: u32 = 4096;
+/// Longest name.
+pub const NAME_MAX: u32 = 255;
+/// Readahead asked of the kernel (it caps it at its own limit).
+pub const MAX_READAHEAD: u32 = 1 << 20;
+
+/// Settings of the mount.
+#[derive(Debug, Clone)]
+pub struct FuseConfig {
+    /// Serve local files through FUSE passthrough when possible.
+    pub passthrough: bool,
+    /// Let other users than the mounting one in (`allow_other`).
+    pub allow_other: bool,
+    /// Owner shown on every entry.
+    pub uid: u32,
+    /// Group shown on every entry.
+    pub gid: u32,
+}
+
+impl FuseConfig {
+    /// Passthrough on, owner the current process's user.
+    pub fn new() -> FuseConfig {
+        let (uid, gid) = current_user();
+        FuseConfig {
+            passthrough: true,
+            allow_other: false,
+            uid,
+            gid,
+        }
+    }
+}
+
+impl Default for FuseConfig {
+    fn default() -> FuseConfig {
+        FuseConfig::new()
+    }
+}
+
+/// The uid and gid of this process (the owner of `/proc/self`), without
+/// unsafe code.
+fn current_user() -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| (m.uid(), m.gid()))
+        .unwrap_or((0, 0))
+}
+
+/// What an inode names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    Dir(String),
+    File(String),
+}
+
+struct OpenFile {
+    handle: Arc<VfsHandle>,
+    /// Keeps the kernel's backing file alive until release.
+    _backing: Option<BackingId>,
+}
+
+/// One directory listing as opened: offsets index into it, so they stay
+/// stable while the handle is open whatever changes meanwhile.
+type DirSnapshot = Arc<Vec<(u64, FileType, String)>>;
+
+/// The filesystem's state and the helpers the callbacks call.
+pub struct Core {
+    index: Index,
+    listings: ReaddirCache,
+    vfs: Vfs,
+    cfg: FuseConfig,
+    passthrough: AtomicBool,
+    nodes: Mutex<HashMap<u64, Node>>,
+    files: Mutex<HashMap<u64, OpenFile>>,
+    dirs: Mutex<HashMap<u64, DirSnapshot>>,
+    /// `(size, mtime)` of each file at its last open (for `KEEP_CACHE`).
+    seen: Mutex<HashMap<u64, (u64, Timestamp)>>,
+    next_fh: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn errno_of(e: &crate::VfsError) -> Errno {
+    Errno::from_i32(e.errno().raw())
+}
+
+fn readdir_errno(path: &str, e: ReaddirError) -> Errno {
+    match e {
+        ReaddirError::NotFound(_) => Errno::ENOENT,
+        ReaddirError::NotReady => Errno::EAGAIN,
+        e => {
+            tracing::warn!(operation = "fuse_readdir", path, error = %e, "listing failed");
+            Errno::EIO
+        }
+    }
+}
+
+fn index_errno(e: mosaicfs_index::IndexError) -> Errno {
+    tracing::warn!(operation = "fuse_index", error = %e, "index query failed");
+    Errno::EIO
+}
+
+fn system_time(t: &Timestamp) -> SystemTime {
+    SystemTime::from(*t)
+}
+
+fn parent_path(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// How an open is answered.
+pub enum Opened {
+    /// Reads come to us; `keep_cache` when the file is unchanged.
+    Plain {
+        /// The handle.
+        fh: u64,
+        /// Keep the page cache.
+        keep_cache: bool,
+    },
+    /// The kernel reads the backing file itself.
+    Passthrough {
+        /// The handle.
+        fh: u64,
+    },
+}
+
+impl Core {
+    /// State over `index`, reading through `vfs`.
+    pub fn new(index: Index, vfs: Vfs, cfg: FuseConfig) -> Core {
+        Core {
+            index,
+            listings: ReaddirCache::default(),
+            vfs,
+            passthrough: AtomicBool::new(cfg.passthrough),
+            cfg,
+            nodes: Mutex::default(),
+            files: Mutex::default(),
+            dirs: Mutex::default(),
+            seen: Mutex::default(),
+            next_fh: AtomicU64::new(1),
+        }
+    }
+
+    /// The readdir cache's `(hits, misses)`.
+    pub fn listing_stats(&self) -> (u64, u64) {
+        self.listings.stats()
+    }
+
+    fn remember(&self, ino: u64, node: Node) {
+        lock(&self.nodes).insert(ino, node);
+    }
+
+    async fn node(&self, ino: u64) -> Result<Node, Errno> {
+        if ino == ROOT_INODE {
+            return Ok(Node::Dir("/".into()));
+        }
+        if let Some(n) = lock(&self.nodes).get(&ino) {
+            return Ok(n.clone());
+        }
+        let node = match self.index.resolve_inode(ino).await.map_err(index_errno)? {
+            Some(InodeTarget::Directory(p)) => Node::Dir(p),
+            Some(InodeTarget::File(f)) => Node::File(f.id),
+            None => return Err(Errno::ENOENT),
+        };
+        self.remember(ino, node.clone());
+        Ok(node)
+    }
+
+    async fn dir_path(&self, ino: u64) -> Result<String, Errno> {
+        match self.node(ino).await? {
+            Node::Dir(p) => Ok(p),
+            Node::File(_) => Err(Errno::ENOTDIR),
+        }
+    }
+
+    async fn listing(&self, path: &str) -> Result<Arc<Listing>, Errno> {
+        readdir::readdir(&self.index, &self.listings, path)
+            .await
+            .map_err(|e| readdir_errno(path, e))
+    }
+
+    /// The inode of the directory at `path`.
+    async fn dir_inode(&self, path: &str) -> u64 {
+        if path == "/" {
+            return ROOT_INODE;
+        }
+        // The entry in its parent's listing carries it (document or
+        // synthesized); the root stands in if the parent cannot be listed.
+        match self.listing(parent_path(path)).await {
+            Ok(l) => l
+                .entries
+                .iter()
+                .find_map(|e| match e {
+                    Entry::Directory {
+                        inode,
+                        virtual_path,
+                        ..
+                    } if virtual_path == path => Some(*inode),
+                    _ => None,
+                })
+                .unwrap_or(ROOT_INODE),
+            Err(_) => ROOT_INODE,
+        }
+    }
+
+    fn dir_attr(&self, ino: u64, mtime: SystemTime) -> FileAttr {
+        FileAttr {
+            ino: INodeNo(ino),
+            size: 0,
+            blocks: 0,
+            atime: mtime,
+            mtime,
+            ctime: mtime,
+            crtime: mtime,
+            kind: FileType::Directory,
+            perm: DIR_MODE,
+            nlink: 2,
+            uid: self.cfg.uid,
+            gid: self.cfg.gid,
+            rdev: 0,
+            flags: 0,
+            blksize: BLOCK_SIZE,
+        }
+    }
+
+    fn file_attr(&self, ino: u64, size: u64, mtime: &Timestamp) -> FileAttr {
+        let t = system_time(mtime);
+        FileAttr {
+            ino: INodeNo(ino),
+            size,
+            blocks: size.div_ceil(512),
+            atime: t,
+            mtime: t,
+            ctime: t,
+            crtime: t,
+            kind: FileType::RegularFile,
+            perm: FILE_MODE,
+            nlink: 1,
+            uid: self.cfg.uid,
+            gid: self.cfg.gid,
+            rdev: 0,
+            flags: 0,
+            blksize: BLOCK_SIZE,
+        }
+    }
+
+    fn entry_attr(&self, e: &Entry, dir_mtime: SystemTime) -> FileAttr {
+        match e {
+            Entry::File {
+                inode, size, mtime, ..
+            } => self.file_attr(*inode, *size, mtime),
+            Entry::Directory { inode, .. } => self.dir_attr(*inode, dir_mtime),
+        }
+    }
+
+    fn directory_mtime(l: &Listing) -> SystemTime {
+        let d = &l.directory;
+        system_time(d.updated_at.as_ref().unwrap_or(&d.created_at))
+    }
+
+    async fn active_file(&self, file_id: &str) -> Result<FileDoc, Errno> {
+        match self.index.file_doc(file_id).await.map_err(index_errno)? {
+            Some(f) if f.status == FileStatus::Active => Ok(f),
+            _ => Err(Errno::ENOENT),
+        }
+    }
+
+    /// `lookup`: the entry `name` of directory `parent`.
+    pub async fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
+        let name = name.to_str().ok_or(Errno::ENOENT)?;
+        let path = self.dir_path(parent).await?;
+        let l = self.listing(&path).await?;
+        // Listings come sorted by name.
+        let i = l
+            .entries
+            .binary_search_by(|e| e.name().cmp(name))
+            .ok()
+            .or_else(|| l.entries.iter().position(|e| e.name() == name))
+            .ok_or(Errno::ENOENT)?;
+        let e = &l.entries[i];
+        match e {
+            Entry::File { inode, file_id, .. } => {
+                self.remember(*inode, Node::File(file_id.clone()))
+            }
+            Entry::Directory {
+                inode,
+                virtual_path,
+                ..
+            } => self.remember(*inode, Node::Dir(virtual_path.clone())),
+        }
+        Ok(self.entry_attr(e, Self::directory_mtime(&l)))
+    }
+
+    /// `getattr`.
+    pub async fn getattr(&self, ino: u64) -> Result<FileAttr, Errno> {
+        match self.node(ino).await? {
+            Node::Dir(path) => {
+                let l = self.listing(&path).await?;
+                Ok(self.dir_attr(ino, Self::directory_mtime(&l)))
+            }
+            Node::File(id) => {
+                let f = self.active_file(&id).await?;
+                Ok(self.file_attr(ino, f.size, &f.mtime))
+            }
+        }
+    }
+
+    /// `opendir`: snapshots the listing under a new handle.
+    pub async fn opendir(&self, ino: u64) -> Result<u64, Errno> {
+        let path = self.dir_path(ino).await?;
+        let l = self.listing(&path).await?;
+        let parent = self.dir_inode(parent_path(&path)).await;
+        let mut out = Vec::with_capacity(l.entries.len() + 2);
+        out.push((ino, FileType::Directory, ".".to_string()));
+        out.push((parent, FileType::Directory, "..".to_string()));
+        {
+            let mut nodes = lock(&self.nodes);
+            for e in &l.entries {
+                match e {
+                    Entry::File {
+                        name,
+                        inode,
+                        file_id,
+                        ..
+                    } => {
+                        nodes.insert(*inode, Node::File(file_id.clone()));
+                        out.push((*inode, FileType::RegularFile, name.clone()));
+                    }
+                    Entry::Directory {
+                        name,
+                        inode,
+                        virtual_path,
+                        ..
+                    } => {
+                        nodes.insert(*inode, Node::Dir(virtual_path.clone()));
+                        out.push((*inode, FileType::Directory, name.clone()));
+                    }
+                }
+            }
+        }
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        lock(&self.dirs).insert(fh, Arc::new(out));
+        Ok(fh)
+    }
+
+    /// The snapshot of an open directory.
+    pub fn dir_snapshot(&self, fh: u64) -> Result<DirSnapshot, Errno> {
+        lock(&self.dirs).get(&fh).cloned().ok_or(Errno::EBADF)
+    }
+
+    /// `releasedir`.
+    pub fn releasedir(&self, fh: u64) {
+        lock(&self.dirs).remove(&fh);
+    }
+
+    /// `open`: read-only opens only. `backing` registers a local file for
+    /// passthrough (the reply's `open_backing`).
+    pub async fn open(
+        &self,
+        ino: u64,
+        flags: OpenFlags,
+        backing: impl FnOnce(&std::fs::File) -> std::io::Result<BackingId>,
+    ) -> Result<Opened, Errno> {
+        if flags.acc_mode() != OpenAccMode::O_RDONLY
+            || flags.0 & (libc_flags::O_TRUNC | libc_flags::O_APPEND) != 0
+        {
+            return Err(Errno::EROFS);
+        }
+        let id = match self.node(ino).await? {
+            Node::File(id) => id,
+            Node::Dir(_) => return Err(Errno::EISDIR),
+        };
+        let doc = self.active_file(&id).await?;
+        let handle = self.vfs.open(&doc).await.map_err(|e| errno_of(&e))?;
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let local = matches!(handle.tier(), Tier::Local(_) | Tier::Mount { .. });
+        if local
+            && self.passthrough.load(Ordering::Relaxed)
+            && let Some(file) = handle.local_file()
+        {
+            match backing(file) {
+                Ok(id) => {
+                    lock(&self.files).insert(
+                        fh,
+                        OpenFile {
+                            handle: Arc::new(handle),
+                            _backing: Some(id),
+                        },
+                    );
+                    return Ok(Opened::Passthrough { fh });
+                }
+                Err(e) => {
+                    // Not privileged, or an old kernel: plain reads from now on.
+                    tracing::info!(operation = "fuse_open", error = %e,
+                        "passthrough unavailable; local files are read through the daemon");
+                    self.passthrough.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+        let now = (doc.size, doc.mtime);
+        let keep_cache = lock(&self.seen).insert(ino, now) == Some(now);
+        lock(&self.files).insert(
+            fh,
+            OpenFile {
+                handle: Arc::new(handle),
+                _backing: None,
+            },
+        );
+        Ok(Opened::Plain { fh, keep_cache })
+    }
+
+    /// `read`.
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<bytes::Bytes, Errno> {
+        let h = lock(&self.files)
+            .get(&fh)
+            .map(|f| f.handle.clone())
+            .ok_or(Errno::EBADF)?;
+        self.vfs
+            .read_handle(&h, offset, size as usize)
+            .await
+            .map_err(|e| errno_of(&e))
+    }
+
+    /// `release`: drops the handle (and the cache pin, and the backing file).
+    pub fn release(&self, fh: u64) {
+        lock(&self.files).remove(&fh);
+    }
+
+    /// Open file handles (for tests and shutdown logging).
+    pub fn open_files(&self) -> usize {
+        lock(&self.files).len()
+    }
+}
+
+/// The open-flag bits we refuse (Linux values).
+mod libc_flags {
+    pub const O_TRUNC: i32 = 0o1000;
+    pub const O_APPEND: i32 = 0o2000;
+}
+
+/// The `fuser::Filesystem`: a [`Core`] and the runtime its work runs on.
+pub struct MosaicFs {
+    core: Arc<Core>,
+    rt: Handle,
+}
+
+impl MosaicFs {
+    /// A filesystem over `core`, running its work on `rt`.
+    pub fn new(core: Arc<Core>, rt: Handle) -> MosaicFs {
+        MosaicFs { core, rt }
+    }
+
+    /// Runs `work` on the runtime, off the kernel's request loop.
+    fn spawn<F>(&self, work: impl FnOnce(Arc<Core>) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.rt.spawn(work(self.core.clone()));
+    }
+}
+
+impl Filesystem for MosaicFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.set_max_readahead(MAX_READAHEAD);
+        if self.core.passthrough.load(Ordering::Relaxed) {
+            let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok();
+            if !ok {
+                tracing::info!(
+                    "the kernel does not offer passthrough; reads go through the daemon"
+                );
+                self.core.passthrough.store(false, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let name = name.to_owned();
+        self.spawn(|c| async move {
+            match c.lookup(parent.0, &name).await {
+                Ok(attr) => reply.entry(&ENTRY_TTL, &attr, Generation(0)),
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.spawn(|c| async move {
+            match c.getattr(ino.0).await {
+                Ok(attr) => reply.attr(&ATTR_TTL, &attr),
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.spawn(|c| async move {
+            match c.opendir(ino.0).await {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        match self.core.dir_snapshot(fh.0) {
+            Ok(entries) => {
+                for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
+                    if reply.add(INodeNo(*ino), (i + 1) as u64, *kind, name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.core.releasedir(fh.0);
+        reply.ok();
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.spawn(|c| async move {
+            let opened = c.open(ino.0, flags, |f| reply.open_backing(f)).await;
+            match opened {
+                Ok(Opened::Passthrough { fh }) => {
+                    let files = lock(&c.files);
+                    match files.get(&fh).and_then(|f| f._backing.as_ref()) {
+                        Some(id) => {
+                            reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id)
+                        }
+                        None => reply.error(Errno::EIO),
+                    }
+                }
+                Ok(Opened::Plain { fh, keep_cache }) => {
+                    let flags = if keep_cache {
+                        FopenFlags::FOPEN_KEEP_CACHE
+                    } else {
+                        FopenFlags::empty()
+                    };
+                    reply.opened(FileHandle(fh), flags);
+                }
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        self.spawn(|c| async move {
+            match c.read(fh.0, offset, size).await {
+                Ok(data) => reply.data(&data),
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.core.release(fh.0);
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        // A virtual, read-only filesystem: no blocks or inodes to give.
+        reply.statfs(0, 0, 0, 0, 0, BLOCK_SIZE, NAME_MAX, BLOCK_SIZE);
+    }
+}
+
+/// A live mount. Dropping it unmounts.
+pub struct Mounted {
+    session: Option<fuser::BackgroundSession>,
+}
+
+impl Mounted {
+    /// Whether the session has ended (for example `fusermount3 -u`).
+    pub fn is_finished(&self) -> bool {
+        self.session.as_ref().is_none_or(|s| s.guard.is_finished())
+    }
+
+    /// Unmounts (if still mounted) and waits for the session thread.
+    pub fn unmount(mut self) -> std::io::Result<()> {
+        match self.session.take() {
+            Some(s) if s.guard.is_finished() => s.join(),
+            Some(s) => s.umount_and_join(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(s) = self.session.take()
+            && let Err(e) = s.umount_and_join()
+        {
+            tracing::warn!(error = %e, "unmount failed");
+        }
+    }
+}
+
+/// Mounts `core` read-only at `mountpoint`; work runs on `rt`.
+pub fn mount(core: Arc<Core>, mountpoint: &Path, rt: Handle) -> std::io::Result<Mounted> {
+    let mut cfg = fuser::Config::default();
+    cfg.mount_options = vec![
+        MountOption::RO,
+        MountOption::FSName("mosaicfs".into()),
+        MountOption::Subtype("mosaicfs".into()),
+        MountOption::NoDev,
+        MountOption::NoSuid,
+    ];
+    if core.cfg.allow_other {
+        cfg.acl = fuser::SessionACL::All;
+    }
+    let fs = MosaicFs::new(core, rt);
+    let session = fuser::spawn_mount(fs, mountpoint, &cfg)?;
+    Ok(Mounted {
+        session: Some(session),
+    })
+}

@@ -1,0 +1,69 @@
+//! `mosaicfs-vfs mount --config agent.toml --mountpoint DIR`: mounts the
+//! virtual filesystem until SIGINT/SIGTERM or `fusermount3 -u`.
+
+use clap::{Parser, Subcommand};
+use mosaicfs_vfs::daemon::{MountOptions, run};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "mosaicfs-vfs", about = "The MosaicFS virtual filesystem")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mount the virtual directories read-only.
+    Mount {
+        /// The agent's config file.
+        #[arg(long, default_value = "/etc/mosaicfs/agent.toml")]
+        config: PathBuf,
+        /// Where to mount.
+        #[arg(long)]
+        mountpoint: PathBuf,
+        /// The file cache (default: `{state_dir}/vfs-cache`).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Read local files through the daemon instead of FUSE passthrough.
+        #[arg(long)]
+        no_passthrough: bool,
+        /// Let other users access the mount.
+        #[arg(long)]
+        allow_other: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Mount {
+        config,
+        mountpoint,
+        cache_dir,
+        no_passthrough,
+        allow_other,
+    } = Args::parse().command;
+    let shutdown = CancellationToken::new();
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install the SIGTERM handler");
+        tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+        s.cancel();
+    });
+    let opts = MountOptions {
+        config,
+        mountpoint,
+        cache_dir,
+        passthrough: !no_passthrough,
+        allow_other,
+    };
+    Ok(run(opts, shutdown).await?)
+}
