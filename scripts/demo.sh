@@ -18,6 +18,7 @@
 #   MOSAICFS_DEMO_SERVER_PORT control-plane HTTPS API port (default 8443)
 #   MOSAICFS_DEMO_TRANSFER_PORT agent transfer port        (default 7847)
 #   MOSAICFS_DEMO_SERVER_BIN  use this server binary instead of building one
+#   MOSAICFS_DEMO_VFS_BIN     use this mosaicfs-vfs binary instead of building one
 #   MOSAICFS_DEMO_AGENT_BIN   use this agent binary instead of building one
 #   MOSAICFS_DEMO_TIMEOUT     seconds to wait for the documents (default 120)
 set -euo pipefail
@@ -51,6 +52,9 @@ AGENT_PID="$DEMO_DIR/agent.pid"
 SERVER_DIR="$DEMO_DIR/server"
 SERVER_LOG="$DEMO_DIR/server.log"
 SERVER_PID="$DEMO_DIR/server.pid"
+MOUNT_DIR="$DEMO_DIR/mnt"
+VFS_LOG="$DEMO_DIR/vfs.log"
+VFS_PID="$DEMO_DIR/vfs.pid"
 API_URL="https://127.0.0.1:$SERVER_PORT"
 CP_URL="http://127.0.0.1:$CP_PORT"
 AGENT_DB_URL="http://127.0.0.1:$AGENT_PORT"
@@ -167,7 +171,12 @@ api() {
 }
 
 stop_all() {
-    # The agent goes first: on SIGTERM it marks its node offline in CouchDB.
+    # The mount first (SIGTERM unmounts), then the agent: on SIGTERM it marks
+    # its node offline in CouchDB.
+    stop_pid "$VFS_PID" mosaicfs-vfs
+    if grep -qs " $MOUNT_DIR fuse" /proc/mounts; then
+        fusermount3 -u "$MOUNT_DIR" 2>/dev/null || umount -l "$MOUNT_DIR" 2>/dev/null || true
+    fi
     stop_pid "$AGENT_PID" agent
     stop_pid "$SERVER_PID" mosaicfs-server
     "$COUCHDB_SH" stop --dir "$AGENT_DB_DIR"
@@ -189,12 +198,15 @@ cmd_start() {
 
     local agent_bin="${MOSAICFS_DEMO_AGENT_BIN:-}"
     local server_bin="${MOSAICFS_DEMO_SERVER_BIN:-}"
-    if [ -z "$agent_bin" ] || [ -z "$server_bin" ]; then
+    local vfs_bin="${MOSAICFS_DEMO_VFS_BIN:-}"
+    if [ -z "$agent_bin" ] || [ -z "$server_bin" ] || [ -z "$vfs_bin" ]; then
         need_cmd cargo "install the Rust toolchain (https://rustup.rs)"
-        log "building mosaicfs-agent and mosaicfs-server (release)..."
-        (cd "$REPO_ROOT" && cargo build --release -p mosaicfs-agent -p mosaicfs-server) || die "cargo build failed"
+        log "building mosaicfs-agent, mosaicfs-server and mosaicfs-vfs (release)..."
+        (cd "$REPO_ROOT" && cargo build --release -p mosaicfs-agent -p mosaicfs-server -p mosaicfs-vfs) \
+            || die "cargo build failed"
         agent_bin="${agent_bin:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/mosaicfs-agent}"
         server_bin="${server_bin:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/mosaicfs-server}"
+        vfs_bin="${vfs_bin:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/mosaicfs-vfs}"
     fi
     [ -x "$agent_bin" ] || die "agent binary $agent_bin not found"
     [ -x "$server_bin" ] || die "server binary $server_bin not found"
@@ -269,6 +281,42 @@ cmd_start() {
     readme_id="$(api -H "Authorization: Bearer $token" "$API_URL/api/search?q=README.md" | jq -r '.items[0].id // .items[0]._id // empty')"
     fingerprint="$(api "$API_URL/health" | jq -r .tls_fingerprint)"
 
+    # Two virtual directories over the sample tree: the tree as it is, and
+    # every text file flattened into one directory.
+    local node_id
+    node_id="$(cat "$STATE_DIR/node_id")"
+    api -o /dev/null -H "Authorization: Bearer $token" -H 'content-type: application/json' -X POST \
+        "$API_URL/api/vfs/directories" -d "{\"virtual_path\":\"/sample\",\"mounts\":[{\"source\":{\"node_id\":\"$node_id\",\"export_path\":\"$SAMPLE_DIR\"},\"strategy\":\"prefix_replace\"}]}"
+    api -o /dev/null -H "Authorization: Bearer $token" -H 'content-type: application/json' -X POST \
+        "$API_URL/api/vfs/directories" -d "{\"virtual_path\":\"/texts\",\"mounts\":[{\"source\":{\"node_id\":\"*\",\"export_path\":\"$SAMPLE_DIR\"},\"strategy\":\"flatten\",\"steps\":[{\"op\":\"glob\",\"pattern\":\"*.{txt,md}\"}],\"conflict_policy\":\"suffix_node_id\"}]}"
+
+    # The virtual filesystem, mounted from the agent's local replica once the
+    # directories have been pulled into it.
+    local mounted="not mounted"
+    if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1; then
+        local dirs=0
+        while [ "$dirs" -lt 3 ] && [ "$SECONDS" -lt "$deadline" ]; do
+            dirs="$(curl -fsS -u "$DB_USER:$DB_PASSWORD" \
+                "$AGENT_DB_URL/$DB_NAME/_all_docs?startkey=%22dir%3A%3A%22&endkey=%22dir%3A%3A%EF%BF%B0%22" | jq '.rows | length')" || dirs=0
+            [ "$dirs" -ge 3 ] || sleep 0.5
+        done
+        mkdir -p "$MOUNT_DIR"
+        log "mounting the virtual filesystem at $MOUNT_DIR"
+        nohup "$vfs_bin" mount --config "$CONFIG" --mountpoint "$MOUNT_DIR" </dev/null >"$VFS_LOG" 2>&1 &
+        local vpid=$!
+        disown "$vpid" 2>/dev/null || true
+        echo "$vpid" >"$VFS_PID"
+        local vdeadline=$((SECONDS + 60))
+        until grep -qs " $MOUNT_DIR fuse" /proc/mounts && [ -n "$(ls -A "$MOUNT_DIR/sample" 2>/dev/null)" ]; do
+            kill -0 "$vpid" 2>/dev/null || { tail -n 20 "$VFS_LOG" >&2; die "mosaicfs-vfs exited; log above ($VFS_LOG)"; }
+            [ "$SECONDS" -lt "$vdeadline" ] || die "the mount did not show /sample within 60s ($VFS_LOG)"
+            sleep 0.3
+        done
+        mounted="$MOUNT_DIR (log $VFS_LOG)"
+    else
+        log "no /dev/fuse or fusermount3 here: the virtual filesystem is not mounted"
+    fi
+
     local summary
     summary="$(grep -iE 'summary|crawl(ed)? (complete|finished|done)' "$AGENT_LOG" | tail -n 1 || true)"
     cat <<EOF
@@ -284,8 +332,13 @@ MosaicFS demo is running ($count of $expected file documents reached the control
                          SHA-256 $fingerprint)
   API login:             $ACCESS_KEY / $SECRET_KEY
   Server log:            $SERVER_LOG
+  Virtual filesystem:    $mounted
 
   Agent summary: ${summary:-(no summary line in the log yet)}
+
+Look through the mount (read-only; files come from the agent on demand):
+  ls $MOUNT_DIR $MOUNT_DIR/sample $MOUNT_DIR/texts
+  cat '$MOUNT_DIR/sample/README.md'; stat -c '%i %n' $MOUNT_DIR/sample/README.md $MOUNT_DIR/texts/README.md   # one file, one inode
 
 Try the API (the token is valid 24 h):
   TOKEN=$token
@@ -308,6 +361,7 @@ cmd_status() {
     local pid
     if pid="$(agent_running_pid)"; then echo "agent: running (pid $pid)"; else echo "agent: stopped"; fi
     if pid="$(running_pid "$SERVER_PID")"; then echo "mosaicfs-server: running (pid $pid) at $API_URL"; else echo "mosaicfs-server: stopped"; fi
+    if pid="$(running_pid "$VFS_PID")"; then echo "mosaicfs-vfs: mounted at $MOUNT_DIR (pid $pid)"; else echo "mosaicfs-vfs: not mounted"; fi
     echo "control-plane CouchDB: $("$COUCHDB_SH" status --dir "$CP_DIR" || true)"
     echo "agent CouchDB: $("$COUCHDB_SH" status --dir "$AGENT_DB_DIR" || true)"
     echo "file documents on the control plane: $(count_file_docs "$CP_URL" || echo '?')"
