@@ -63,6 +63,11 @@ EOF
 locked=()
 [ -f Cargo.lock ] && locked=(--locked)
 
+# A CI run builds once from scratch: incremental caches only cost disk there.
+if [ -n "${CI:-}" ]; then
+    export CARGO_INCREMENTAL=0
+fi
+
 total_start=$SECONDS
 step "install-deps" scripts/install-deps.sh
 

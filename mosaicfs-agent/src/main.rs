@@ -36,14 +36,7 @@ fn main() -> ExitCode {
     let matches = Args::command().get_matches();
     let config_explicit = matches.value_source("config") != Some(ValueSource::DefaultValue);
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MOSAICFS_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    mosaicfs_common::logging::init();
     if let Some(Command::Init(init)) = args.command {
         return run_init(*init, args.config, config_explicit);
     }

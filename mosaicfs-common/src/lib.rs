@@ -23,6 +23,7 @@ pub mod couch;
 pub mod documents;
 pub mod hmac;
 pub mod ids;
+pub mod logging;
 pub mod replication;
 pub mod retry;
 pub mod rules;
