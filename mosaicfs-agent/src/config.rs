@@ -32,6 +32,9 @@ pub struct ConfigError {
 pub struct RawConfig {
     /// HTTPS URL of the control plane's REST API.
     pub control_plane_url: Option<String>,
+    /// SHA-256 fingerprint (`AA:BB:…`) of the control plane's self-signed
+    /// certificate, pinned for HTTPS calls to it; written by `init`.
+    pub control_plane_fingerprint: Option<String>,
     /// Access key id of this agent's credential (`MOSAICFS_` + 16 hex).
     pub access_key_id: Option<String>,
     /// Secret of that credential.
@@ -101,6 +104,9 @@ pub struct Config {
     pub path: PathBuf,
     /// Control plane REST API URL.
     pub control_plane_url: String,
+    /// Pinned SHA-256 fingerprint of the control plane's certificate
+    /// (`AA:BB:…`, uppercase); `None` when not configured.
+    pub control_plane_fingerprint: Option<String>,
     /// Credential id.
     pub access_key_id: String,
     /// Credential secret.
@@ -185,6 +191,20 @@ impl RawConfig {
             .control_plane_url
             .ok_or_else(|| missing("control_plane_url"))?;
         check_url(&control_plane_url).map_err(|m| err("control_plane_url", m))?;
+        let control_plane_fingerprint = match self.control_plane_fingerprint {
+            None => None,
+            Some(fp) if mosaicfs_common::tls::is_valid_fingerprint(&fp) => {
+                Some(fp.to_ascii_uppercase())
+            }
+            Some(fp) => {
+                return Err(err(
+                    "control_plane_fingerprint",
+                    format!(
+                        "{fp:?} is not a SHA-256 fingerprint (32 hex pairs separated by colons, AA:BB:…)"
+                    ),
+                ));
+            }
+        };
 
         let access_key_id = self.access_key_id.ok_or_else(|| missing("access_key_id"))?;
         let valid_key = access_key_id
@@ -266,6 +286,7 @@ impl RawConfig {
         Ok(Config {
             path: path.to_owned(),
             control_plane_url,
+            control_plane_fingerprint,
             access_key_id,
             secret_key,
             watch_paths,
@@ -478,5 +499,23 @@ database = "mosaicfs"
             "field `node_id`",
         );
         check_err("control_plane_url = \"x\nnope", "line 2: ");
+    }
+
+    #[test]
+    fn control_plane_fingerprint_is_validated() {
+        assert_eq!(parse(SAMPLE).unwrap().control_plane_fingerprint, None);
+        let fp = mosaicfs_common::tls::fingerprint(b"cert");
+        let c = parse(&format!(
+            "control_plane_fingerprint = \"{}\"\n{SAMPLE}",
+            fp.to_lowercase()
+        ))
+        .unwrap();
+        assert_eq!(c.control_plane_fingerprint, Some(fp.clone()));
+        for bad in [fp.replace(':', ""), fp[3..].to_string(), "AA:BB".into()] {
+            check_err(
+                &format!("control_plane_fingerprint = \"{bad}\"\n{SAMPLE}"),
+                "field `control_plane_fingerprint`",
+            );
+        }
     }
 }

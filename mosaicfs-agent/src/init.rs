@@ -9,12 +9,9 @@
 //! file behind. Every file is written atomically (temp file, then rename).
 
 use crate::config::{Config, DEFAULT_STATE_DIR};
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use mosaicfs_common::tls::PinnedVerifier;
+pub use mosaicfs_common::tls::{fingerprint, same_fingerprint};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -595,8 +592,8 @@ fn q(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// The text of agent.toml, in the format [`Config::parse`] reads. The
-/// fingerprint is a comment until `Config` has a field for it.
+/// The text of agent.toml, in the format [`Config::parse`] reads, with the
+/// confirmed fingerprint as `control_plane_fingerprint`.
 fn render_config(s: &Settings, fingerprint: Option<&str>) -> String {
     let mut t = String::new();
     t.push_str("# Written by `mosaicfs-agent init`. Contains a secret: keep it mode 0600.\n");
@@ -608,7 +605,7 @@ fn render_config(s: &Settings, fingerprint: Option<&str>) -> String {
         t.push_str(
             "# SHA-256 fingerprint of the control plane's certificate, confirmed at init.\n",
         );
-        t.push_str(&format!("# control_plane_fingerprint = {}\n", q(fp)));
+        t.push_str(&format!("control_plane_fingerprint = {}\n", q(fp)));
     }
     t.push_str(&format!("access_key_id = {}\n", q(&s.access_key_id)));
     t.push_str(&format!("secret_key = {}\n", q(&s.secret_key)));
@@ -637,90 +634,10 @@ fn render_config(s: &Settings, fingerprint: Option<&str>) -> String {
 // ---------------------------------------------------------------------------
 // TLS: trust on first use, then pinning.
 
-/// `AA:BB:…` SHA-256 of a DER certificate, as `GET /health` reports it.
-pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// Whether two fingerprints are equal, ignoring case and separators.
-pub fn same_fingerprint(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(char::is_ascii_hexdigit)
-            .map(|c| c.to_ascii_uppercase())
-            .collect::<String>()
-    };
-    let (a, b) = (norm(a), norm(b));
-    a.len() == 64 && a == b
-}
-
-/// Accepts the server's certificate when its leaf's fingerprint equals the
-/// pinned one (or, unpinned, any certificate), and records what it saw.
-/// Handshake signatures are still verified against that certificate, so the
-/// peer must hold its private key.
-#[derive(Debug)]
-struct Pinned {
-    expected: Option<String>,
-    seen: Arc<Mutex<Option<String>>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let fp = fingerprint(end_entity.as_ref());
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(fp.clone());
-        }
-        match &self.expected {
-            Some(want) if !same_fingerprint(want, &fp) => Err(rustls::Error::General(format!(
-                "certificate fingerprint {fp} is not the pinned {want}"
-            ))),
-            _ => Ok(ServerCertVerified::assertion()),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-fn client_with(verifier: Pinned) -> Result<reqwest::Client, InitError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| InitError::Api(format!("TLS setup failed: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+fn client_with(verifier: PinnedVerifier) -> Result<reqwest::Client, InitError> {
+    let tls = verifier
+        .client_config()
+        .map_err(|e| InitError::Api(format!("TLS setup failed: {e}")))?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(HTTP_TIMEOUT)
@@ -729,13 +646,9 @@ fn client_with(verifier: Pinned) -> Result<reqwest::Client, InitError> {
         .map_err(|e| InitError::Api(format!("HTTP client setup failed: {}", chain(&e))))
 }
 
-fn new_verifier(expected: Option<&str>) -> (Pinned, Arc<Mutex<Option<String>>>) {
-    let seen = Arc::new(Mutex::new(None));
-    let v = Pinned {
-        expected: expected.map(str::to_string),
-        seen: seen.clone(),
-        algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
-    };
+fn new_verifier(expected: Option<&str>) -> (PinnedVerifier, Arc<Mutex<Option<String>>>) {
+    let v = PinnedVerifier::new(expected);
+    let seen = v.seen();
     (v, seen)
 }
 
@@ -1120,14 +1033,16 @@ mod tests {
 
     #[test]
     fn rendered_config_round_trips_through_config_parse() {
-        let text = render_config(&settings(), Some("AB:CD"));
+        let fp = fingerprint(b"cert");
+        let text = render_config(&settings(), Some(&fp));
         let c = Config::parse(Path::new("agent.toml"), &text).unwrap();
         assert_eq!(c.secret_key, "s\"e\\cret");
         assert_eq!(c.watch_paths[1], PathBuf::from("/srv/with \"quote\""));
         assert_eq!(c.couchdb.password.as_deref(), Some("pw"));
         assert_eq!(c.replication.username, None);
         assert_eq!(c.friendly_name, "laptop");
-        assert!(text.contains("# control_plane_fingerprint = \"AB:CD\""));
+        assert!(text.contains("# SHA-256 fingerprint of the control plane"));
+        assert_eq!(c.control_plane_fingerprint.as_deref(), Some(fp.as_str()));
     }
 
     #[test]

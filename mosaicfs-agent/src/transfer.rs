@@ -5,7 +5,10 @@
 //! Every request is HMAC-signed with this agent's own credential
 //! (`Credential=` must be our `access_key_id`; the key is
 //! `derive_signing_key(secret_key)`), so only holders of that credential (the
-//! control plane, which stores the derived key) can read. A request passes,
+//! control plane, which stores the derived key) can read — or carries
+//! `Authorization: MOSAICFS-TRANSFER-TOKEN <token>`, a control-plane-issued
+//! token signed with the same key whose `file_id` is the requested file and
+//! whose `owner` is this node (how other agents fetch). A request passes,
 //! in order: signature checks (401 naming the check), the file document in
 //! the local CouchDB (404 unless it is ours and active), the canonical path
 //! under a watch path (403), size and mtime as recorded (404: stale). A full
@@ -127,22 +130,60 @@ fn unauthorized(check: &str, message: String) -> Response {
     error(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
-/// Checks the signature of a GET; `Err` is `(check, message)` for the 401.
+/// Checks a transfer token for `file_id`: signed with our key, not
+/// expired, for this file and this node.
+fn verify_token(
+    svc: &TransferService,
+    token: &str,
+    file_id: &str,
+) -> Result<(), (&'static str, String)> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = hmac::verify_transfer_token(&svc.key, token, now)
+        .map_err(|e| (e.check(), e.to_string()))?;
+    if claims.file_id != file_id {
+        return Err(rejected(
+            "file",
+            format!(
+                "the transfer token is for file {}, not {file_id}",
+                claims.file_id
+            ),
+        ));
+    }
+    if claims.owner != svc.node_id {
+        return Err(rejected(
+            "owner",
+            format!(
+                "the transfer token is for node {}, not this node ({})",
+                claims.owner, svc.node_id
+            ),
+        ));
+    }
+    tracing::debug!(operation = "transfer_auth", file_id, requester = %claims.requester,
+        "transfer token accepted");
+    Ok(())
+}
+
+/// Checks the signature (or transfer token) of a GET of `file_id`; `Err` is
+/// `(check, message)` for the 401.
 fn verify(
     svc: &TransferService,
     uri: &Uri,
     headers: &HeaderMap,
+    file_id: &str,
 ) -> Result<(), (&'static str, String)> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let auth = h("authorization").ok_or_else(|| {
         rejected(
             "header",
-            "missing Authorization header; transfer requests must be signed (MOSAICFS-HMAC-SHA256)"
+            "missing Authorization header; transfer requests must be signed (MOSAICFS-HMAC-SHA256) or carry a transfer token (MOSAICFS-TRANSFER-TOKEN)"
                 .into(),
         )
     })?;
+    if let Some(token) = hmac::parse_token_authorization(auth) {
+        return verify_token(svc, token, file_id);
+    }
     let (key_id, signature) = hmac::parse_authorization(auth).ok_or_else(|| {
-        rejected("header", "malformed Authorization header; expected `MOSAICFS-HMAC-SHA256 Credential=<key>, Signature=<hex>`".into())
+        rejected("header", "malformed Authorization header; expected `MOSAICFS-HMAC-SHA256 Credential=<key>, Signature=<hex>` or `MOSAICFS-TRANSFER-TOKEN <token>`".into())
     })?;
     if key_id != svc.access_key_id {
         return Err(rejected(
@@ -230,7 +271,7 @@ async fn transfer(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err((check, message)) = verify(&svc, &uri, &headers) {
+    if let Err((check, message)) = verify(&svc, &uri, &headers, &file_id) {
         return unauthorized(check, message);
     }
     let not_found = |why: String| {

@@ -192,7 +192,7 @@ async fn unattended_init_registers_the_node_and_writes_a_config_that_parses() {
     let text = std::fs::read_to_string(&cfg_path).unwrap();
     assert!(
         text.contains(&format!(
-            "# control_plane_fingerprint = \"{}\"",
+            "control_plane_fingerprint = \"{}\"",
             cp.fingerprint
         )),
         "{text}"

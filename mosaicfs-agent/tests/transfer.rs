@@ -295,3 +295,106 @@ async fn paths_outside_the_watch_paths_are_403_and_foreign_files_404() {
     assert_eq!(signed_get(&f, id5, &[]).await.status, StatusCode::NOT_FOUND);
     f.shutdown.cancel();
 }
+
+/// A transfer token as the control plane issues it, signed with `secret`.
+fn token(secret: &str, file_id: &str, owner: &str, exp: i64) -> String {
+    let claims = mosaicfs_common::hmac::TransferClaims {
+        file_id: file_id.into(),
+        owner: owner.into(),
+        requester: "node-requester".into(),
+        exp,
+    };
+    mosaicfs_common::hmac::transfer_token(
+        &mosaicfs_common::hmac::derive_signing_key(secret),
+        &claims,
+    )
+}
+
+#[tokio::test]
+async fn transfer_tokens_fetch_one_file_of_this_node_until_they_expire() {
+    let node = test_node_id("xfer-token");
+    let f = fixture(&node).await;
+    let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c11";
+    let other = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c12";
+    for i in [id, other] {
+        f.db.put(&file_doc(i, &node, &f.watch.join("big.bin")))
+            .await
+            .unwrap();
+    }
+    let path = format!("/api/agent/transfer/{id}");
+    let exp = chrono::Utc::now().timestamp() + 300;
+    let with = |t: &str| format!("MOSAICFS-TRANSFER-TOKEN {t}");
+
+    let good = token(SECRET, id, &node, exp);
+    let a = get(
+        f.addr,
+        &path,
+        &[("authorization", &with(&good)), ("te", "trailers")],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body.as_ref(), f.content.as_slice());
+    assert!(a.trailers.is_some());
+    let a = get(
+        f.addr,
+        &path,
+        &[("authorization", &with(&good)), ("range", "bytes=0-9")],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(a.body.as_ref(), &f.content[..10]);
+
+    let rejected = |a: &Answer, needle: &str| {
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{needle}");
+        assert!(message(a).contains(needle), "{needle} in {}", message(a));
+    };
+    // Valid for another file of this node.
+    let a = get(
+        f.addr,
+        &format!("/api/agent/transfer/{other}"),
+        &[("authorization", &with(&good))],
+    )
+    .await;
+    rejected(&a, &format!("is for file {id}"));
+    // Expired.
+    let old = token(SECRET, id, &node, exp - 600);
+    rejected(
+        &get(f.addr, &path, &[("authorization", &with(&old))]).await,
+        "expired",
+    );
+    // Tampered: the payload of another file under the original signature.
+    let forged_payload = token(SECRET, other, &node, exp)
+        .split_once('.')
+        .unwrap()
+        .0
+        .to_string();
+    let forged = format!("{forged_payload}.{}", good.split_once('.').unwrap().1);
+    rejected(
+        &get(f.addr, &path, &[("authorization", &with(&forged))]).await,
+        "signature mismatch",
+    );
+    // Signed with another node's key (for this node and this file).
+    let foreign = token("another node's secret", id, &node, exp);
+    rejected(
+        &get(f.addr, &path, &[("authorization", &with(&foreign))]).await,
+        "signature mismatch",
+    );
+    // Signed with our key but naming another owner.
+    let not_ours = token(SECRET, id, "some-other-node", exp);
+    rejected(
+        &get(f.addr, &path, &[("authorization", &with(&not_ours))]).await,
+        "not this node",
+    );
+    rejected(
+        &get(
+            f.addr,
+            &path,
+            &[("authorization", "MOSAICFS-TRANSFER-TOKEN junk")],
+        )
+        .await,
+        "malformed",
+    );
+    // The HMAC path still works beside it.
+    assert_eq!(signed_get(&f, id, &[]).await.status, StatusCode::OK);
+    f.shutdown.cancel();
+}

@@ -15,8 +15,16 @@
 //! The key is not the secret itself but [`derive_signing_key`] of it, so the
 //! control plane can verify signatures while storing only an Argon2id hash of
 //! the secret and the derived key.
+//!
+//! Transfer tokens ([`transfer_token`], [`verify_transfer_token`]) let one
+//! agent fetch from another: the control plane, which holds every node's
+//! derived key, signs `{file_id, owner, requester, exp}` with the **owner's**
+//! key, and the owner verifies it with its own. The token is
+//! `base64url(payload JSON, no padding).hex(HMAC-SHA256(owner key, payload))`.
 
+use base64::Engine;
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Scheme name in the canonical string and the `Authorization` header.
@@ -151,9 +159,186 @@ pub fn signed_headers(
     (ts, authorization(access_key_id, &sig))
 }
 
+/// Scheme of the `Authorization` header that carries a transfer token:
+/// `MOSAICFS-TRANSFER-TOKEN <token>`.
+pub const TOKEN_SCHEME: &str = "MOSAICFS-TRANSFER-TOKEN";
+/// How long a transfer token is valid after it is issued.
+pub const TRANSFER_TOKEN_TTL_SECS: i64 = 300;
+
+/// What a transfer token allows: `requester` may read `file_id` from
+/// `owner`'s transfer endpoint until `exp` (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferClaims {
+    /// The file (`file::…`).
+    pub file_id: String,
+    /// The node that owns the file and whose key signs the token.
+    pub owner: String,
+    /// The node the token was issued to.
+    pub requester: String,
+    /// Expiry, unix seconds; the token is refused from this second on.
+    pub exp: i64,
+}
+
+/// Why a transfer token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not `base64url(JSON).hex(signature)`, or the JSON is not the claims.
+    #[error("malformed transfer token: {0}")]
+    Malformed(String),
+    /// The signature does not match: another node's key, or altered.
+    #[error(
+        "transfer token signature mismatch: it was issued for another node's key or was altered"
+    )]
+    BadSignature,
+    /// `exp` has passed.
+    #[error("transfer token expired at {exp} (now {now}); ask the control plane for a new one")]
+    Expired {
+        /// The token's expiry (unix seconds).
+        exp: i64,
+        /// The verifier's clock (unix seconds).
+        now: i64,
+    },
+}
+
+impl TokenError {
+    /// The check that failed, for logs: `malformed`, `signature`, `expired`.
+    pub fn check(&self) -> &'static str {
+        match self {
+            TokenError::Malformed(_) => "malformed",
+            TokenError::BadSignature => "signature",
+            TokenError::Expired { .. } => "expired",
+        }
+    }
+}
+
+/// A transfer token for `claims`, signed with the owner's derived `key`.
+pub fn transfer_token(key: &[u8], claims: &TransferClaims) -> String {
+    let payload = serde_json::to_vec(claims).expect("claims always serialize");
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(&payload);
+    format!(
+        "{}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&payload),
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Verifies a transfer token with this node's derived `key` at `now` (unix
+/// seconds): shape, then signature (constant time), then expiry. The caller
+/// still checks `file_id` and `owner` against the request.
+pub fn verify_transfer_token(
+    key: &[u8],
+    token: &str,
+    now: i64,
+) -> Result<TransferClaims, TokenError> {
+    let (payload_b64, sig_hex) = token
+        .trim()
+        .split_once('.')
+        .ok_or_else(|| TokenError::Malformed("expected `<payload>.<signature>`".into()))?;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload_b64)
+        .map_err(|_| TokenError::Malformed("the payload is not base64url".into()))?;
+    let sig = hex::decode(sig_hex)
+        .ok()
+        .filter(|s| s.len() == 32)
+        .ok_or_else(|| TokenError::Malformed("the signature is not 64 hex digits".into()))?;
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(&payload);
+    mac.verify_slice(&sig)
+        .map_err(|_| TokenError::BadSignature)?;
+    let claims: TransferClaims = serde_json::from_slice(&payload)
+        .map_err(|e| TokenError::Malformed(format!("the payload is not transfer claims: {e}")))?;
+    if now >= claims.exp {
+        return Err(TokenError::Expired {
+            exp: claims.exp,
+            now,
+        });
+    }
+    Ok(claims)
+}
+
+/// The `Authorization` value carrying `token`.
+pub fn token_authorization(token: &str) -> String {
+    format!("{TOKEN_SCHEME} {token}")
+}
+
+/// The token of a `MOSAICFS-TRANSFER-TOKEN <token>` header, if it is one.
+pub fn parse_token_authorization(value: &str) -> Option<&str> {
+    let rest = value.strip_prefix(TOKEN_SCHEME)?;
+    rest.starts_with(' ').then(|| rest.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claims(exp: i64) -> TransferClaims {
+        TransferClaims {
+            file_id: "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c7d".into(),
+            owner: "node-b".into(),
+            requester: "node-a".into(),
+            exp,
+        }
+    }
+
+    #[test]
+    fn transfer_token_round_trips() {
+        let key = derive_signing_key("owner secret");
+        let token = transfer_token(&key, &claims(1000));
+        assert_eq!(verify_transfer_token(&key, &token, 999), Ok(claims(1000)));
+        let (payload, sig) = token.split_once('.').unwrap();
+        assert!(!payload.contains('=') && sig.len() == 64);
+        let header = token_authorization(&token);
+        assert_eq!(parse_token_authorization(&header), Some(token.as_str()));
+        assert_eq!(parse_token_authorization("MOSAICFS-TRANSFER-TOKENx"), None);
+        assert_eq!(parse_token_authorization("Bearer x"), None);
+    }
+
+    #[test]
+    fn transfer_token_rejections() {
+        let key = derive_signing_key("owner secret");
+        let token = transfer_token(&key, &claims(1000));
+        assert_eq!(
+            verify_transfer_token(&key, &token, 1000),
+            Err(TokenError::Expired {
+                exp: 1000,
+                now: 1000
+            })
+        );
+        assert_eq!(
+            verify_transfer_token(&derive_signing_key("other"), &token, 0),
+            Err(TokenError::BadSignature)
+        );
+        // A payload for another file with the original signature.
+        let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&TransferClaims {
+                file_id: "file::ffffffffffffffffffffffffffffffff".into(),
+                ..claims(1000)
+            })
+            .unwrap(),
+        );
+        let sig = token.split_once('.').unwrap().1;
+        let forged = format!("{forged_payload}.{sig}");
+        assert_eq!(
+            verify_transfer_token(&key, &forged, 0),
+            Err(TokenError::BadSignature)
+        );
+        for bad in ["", "nodot", "!!!.00", "e30.zz", "e30.abcd"] {
+            let e = verify_transfer_token(&key, bad, 0).unwrap_err();
+            assert_eq!(e.check(), "malformed", "{bad}: {e}");
+        }
+        // Signed, but not claims.
+        let mut mac = HmacSha256::new_from_slice(&key).unwrap();
+        mac.update(b"{}");
+        let not_claims = format!("e30.{}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(
+            verify_transfer_token(&key, &not_claims, 0)
+                .unwrap_err()
+                .check(),
+            "malformed"
+        );
+    }
 
     #[test]
     fn query_is_sorted_and_keeps_encoding() {

@@ -14,7 +14,8 @@
 //! - [`rules`]: the step pipeline (compile and evaluate filter steps); pure,
 //!   no I/O.
 //! - [`hmac`]: the request-signing canonical string shared by signers and
-//!   verifiers.
+//!   verifiers, and the control-plane-issued transfer tokens.
+//! - [`tls`]: pinning the control plane's self-signed certificate.
 //!
 //! See `docs/architecture.md` for the contracts these types implement.
 #![warn(missing_docs)]
@@ -28,5 +29,6 @@ pub mod replication;
 pub mod retry;
 pub mod rules;
 pub mod time;
+pub mod tls;
 
 pub use documents::Document;

@@ -473,3 +473,110 @@ async fn an_agent_writes_only_for_its_own_node() {
         );
     }
 }
+
+#[tokio::test]
+async fn transfer_tokens_are_signed_with_the_owners_key() {
+    let s = TestServer::start().await;
+    let a = agent(&s, "node-a").await;
+    let b = agent(&s, "node-b").await;
+    let file_b = "file::0190c0de5b6f7a3e8c1d2e3f4a5b00b1";
+    ok_json(
+        post(
+            &s,
+            "/api/agent/files/bulk",
+            &json!({"docs": [file_doc(file_b, "node-b", "/b/data.bin", 3)]}),
+            &b,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let ask = json!({"node_id": "node-a", "file_id": file_b});
+    // Node b runs no transfer endpoint yet.
+    let resp = post(&s, "/api/agent/transfer-token", &ask, &a).await;
+    expect_error(resp, StatusCode::CONFLICT, "no transfer endpoint").await;
+
+    let token = s.token().await;
+    let r = s
+        .authed(Method::PATCH, "/api/nodes/node-b", &token)
+        .json(&json!({"transfer_endpoint": "http://127.0.0.1:7847"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    let before = chrono::Utc::now().timestamp();
+    let v = ok_json(
+        post(&s, "/api/agent/transfer-token", &ask, &a).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v["endpoint"], "http://127.0.0.1:7847", "{v}");
+    let key_b = mosaicfs_common::hmac::derive_signing_key(&b.1);
+    let claims =
+        mosaicfs_common::hmac::verify_transfer_token(&key_b, v["token"].as_str().unwrap(), before)
+            .unwrap();
+    assert_eq!(
+        (
+            claims.file_id.as_str(),
+            claims.owner.as_str(),
+            claims.requester.as_str()
+        ),
+        (file_b, "node-b", "node-a")
+    );
+    assert!(
+        (before + 299..=before + 302).contains(&claims.exp),
+        "{claims:?}"
+    );
+    let expires: chrono::DateTime<chrono::Utc> = v["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(expires.timestamp(), claims.exp);
+    // Not valid for the requester's own key.
+    let key_a = mosaicfs_common::hmac::derive_signing_key(&a.1);
+    assert!(
+        mosaicfs_common::hmac::verify_transfer_token(&key_a, v["token"].as_str().unwrap(), before)
+            .is_err()
+    );
+
+    // Speaking for another node, an unknown file, a bad id, no signature.
+    let resp = post(
+        &s,
+        "/api/agent/transfer-token",
+        &json!({"node_id": "node-b", "file_id": file_b}),
+        &a,
+    )
+    .await;
+    expect_error(resp, StatusCode::FORBIDDEN, "another access key").await;
+    let resp = post(
+        &s,
+        "/api/agent/transfer-token",
+        &json!({"node_id": "node-a", "file_id": "file::0190c0de5b6f7a3e8c1d2e3f4a5bffff"}),
+        &a,
+    )
+    .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "unknown").await;
+    let resp = post(
+        &s,
+        "/api/agent/transfer-token",
+        &json!({"node_id": "node-a", "file_id": "node::x"}),
+        &a,
+    )
+    .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "file_id").await;
+    let resp = s
+        .request(Method::POST, "/api/agent/transfer-token")
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::UNAUTHORIZED, "Authorization").await;
+
+    // The owner disabled: no token.
+    let r = s
+        .authed(Method::DELETE, "/api/nodes/node-b", &token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let resp = post(&s, "/api/agent/transfer-token", &ask, &a).await;
+    expect_error(resp, StatusCode::CONFLICT, "disabled").await;
+}

@@ -2,11 +2,14 @@
 //! follower (ready before the mount appears) → read path → FUSE mount, until
 //! the shutdown token fires or someone unmounts (`fusermount3 -u`).
 //!
-//! Tier 4 transfers are signed with this agent's own credential for now (see
-//! the open question on agent-to-agent signing in docs/architecture.md).
+//! Tier 4 transfers from other nodes carry control-plane-issued transfer
+//! tokens ([`TokenSigner`]: `control_plane_url`, pinned with
+//! `control_plane_fingerprint`, requests signed with this agent's own
+//! credential); transfers from this node's own endpoint are signed with the
+//! own credential.
 
 use crate::cache::{Cache, CacheConfig};
-use crate::fetch::CredentialSigner;
+use crate::fetch::{FetchError, TokenSigner};
 use crate::fuse::{Core, FuseConfig};
 use crate::{Vfs, VfsConfig};
 use mosaicfs_common::couch::CouchClient;
@@ -55,6 +58,9 @@ pub enum DaemonError {
     /// The cache cannot be opened.
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
+    /// The transfer-token client cannot be set up.
+    #[error("transfer tokens: {0}")]
+    Signer(#[from] FetchError),
     /// Mounting or unmounting failed.
     #[error("{what} {}: {source}", path.display())]
     Mount {
@@ -95,14 +101,25 @@ pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), 
         }
     }
     let cache = Cache::open(CacheConfig::new(&cache_dir)).await?;
+    if config.control_plane_fingerprint.is_none()
+        && config.control_plane_url.starts_with("https://")
+    {
+        tracing::warn!(
+            "agent.toml has no control_plane_fingerprint: the control plane's certificate must chain to a public root, or transfers from other nodes will fail"
+        );
+    }
+    let signer = TokenSigner::new(
+        &config.control_plane_url,
+        config.control_plane_fingerprint.as_deref(),
+        &node_id,
+        &config.access_key_id,
+        &config.secret_key,
+    )?;
     let vfs = Vfs::new(
         VfsConfig::new(&node_id, config.watch_paths.clone()),
         cache,
         Arc::new(db),
-        Arc::new(CredentialSigner::from_secret(
-            &config.access_key_id,
-            &config.secret_key,
-        )),
+        Arc::new(signer),
     );
     let mut fuse_cfg = FuseConfig::new();
     fuse_cfg.passthrough = opts.passthrough;

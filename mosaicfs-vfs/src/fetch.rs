@@ -1,6 +1,8 @@
 //! The Tier 4 client of the transfer protocol (plan 4.7; *Transfer
-//! protocol* in docs/architecture.md): node discovery, HMAC signing, the
-//! full-file fetch with `Digest` trailer verification, and `Range` fetches.
+//! protocol* in docs/architecture.md): node discovery, request signing (an
+//! own credential, or control-plane-issued transfer tokens for other nodes'
+//! files: [`TokenSigner`]), the full-file fetch with `Digest` trailer
+//! verification, and `Range` fetches.
 //!
 //! hyper's HTTP/1 client is used directly because reqwest cannot read
 //! trailers. One connection per request keeps the failure model simple: a
@@ -21,9 +23,10 @@ use mosaicfs_common::hmac::{self, TIMESTAMP_HEADER};
 use mosaicfs_common::ids;
 use mosaicfs_common::retry::RetryPolicy;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -128,26 +131,25 @@ impl FetchError {
     }
 }
 
-/// Signs transfer requests. Which key signs a request to another agent is an
-/// open question (docs/architecture.md, *Open questions* 2): the owner's
-/// endpoint accepts only its own key, which other agents do not hold.
+/// Signs transfer requests.
 pub trait Signer: Send + Sync {
     /// Headers (name, value) that authenticate `method path?query` with
-    /// `body` to `node`'s transfer endpoint.
-    fn sign(
-        &self,
-        node: &NodeDoc,
-        method: &str,
-        path: &str,
-        query: &str,
-        body: &[u8],
-    ) -> Result<Vec<(String, String)>, FetchError>;
+    /// `body` to `node`'s transfer endpoint. May ask the control plane
+    /// (see [`TokenSigner`]), hence async.
+    fn sign<'a>(
+        &'a self,
+        node: &'a NodeDoc,
+        method: &'a str,
+        path: &'a str,
+        query: &'a str,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, FetchError>>;
 }
 
 /// Signs every request with one credential (access key id and the key
-/// derived from its secret). This works when that credential is the owning
-/// node's own, as the control plane does today; agent-to-agent transfers
-/// need a control-plane-issued token instead.
+/// derived from its secret). This works only when that credential is the
+/// owning node's own (the control plane signs so, and tests do); other
+/// agents' files need a [`TokenSigner`].
 pub struct CredentialSigner {
     access_key_id: String,
     key: [u8; 32],
@@ -166,17 +168,8 @@ impl CredentialSigner {
     pub fn from_secret(access_key_id: &str, secret: &str) -> CredentialSigner {
         CredentialSigner::new(access_key_id, hmac::derive_signing_key(secret))
     }
-}
 
-impl Signer for CredentialSigner {
-    fn sign(
-        &self,
-        _node: &NodeDoc,
-        method: &str,
-        path: &str,
-        query: &str,
-        body: &[u8],
-    ) -> Result<Vec<(String, String)>, FetchError> {
+    fn headers(&self, method: &str, path: &str, query: &str, body: &[u8]) -> Vec<(String, String)> {
         let (ts, auth) = hmac::signed_headers(
             &self.access_key_id,
             &self.key,
@@ -186,10 +179,210 @@ impl Signer for CredentialSigner {
             body,
             &chrono::Utc::now(),
         );
-        Ok(vec![
+        vec![
             (TIMESTAMP_HEADER.to_string(), ts),
             ("authorization".to_string(), auth),
-        ])
+        ]
+    }
+}
+
+impl Signer for CredentialSigner {
+    fn sign<'a>(
+        &'a self,
+        _node: &'a NodeDoc,
+        method: &'a str,
+        path: &'a str,
+        query: &'a str,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, FetchError>> {
+        Box::pin(async move { Ok(self.headers(method, path, query, body)) })
+    }
+}
+
+/// The control plane's route issuing transfer tokens.
+pub const TRANSFER_TOKEN_ROUTE: &str = "/api/agent/transfer-token";
+/// A cached token is used until this many seconds before its expiry.
+pub const TOKEN_REFRESH_MARGIN_SECS: i64 = 30;
+/// Timeout of one token request to the control plane.
+const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Signs requests to other nodes' transfer endpoints with
+/// control-plane-issued transfer tokens (`POST /api/agent/transfer-token`,
+/// itself HMAC-signed with this agent's own credential), cached per file
+/// until [`TOKEN_REFRESH_MARGIN_SECS`] before they expire. Requests to this
+/// node's own endpoint are signed with the own credential directly.
+///
+/// Token request failures: a connection failure or a 5xx from the control
+/// plane is reported as a transient `Status` 503/5xx (retried by the
+/// transfer policy); any other refusal is a `Signing` error (`EIO`).
+pub struct TokenSigner {
+    http: reqwest::Client,
+    url: String,
+    path: String,
+    node_id: String,
+    own: CredentialSigner,
+    tokens: Mutex<HashMap<String, (String, i64)>>,
+}
+
+#[derive(serde::Deserialize)]
+struct IssuedToken {
+    token: String,
+    expires_at: String,
+}
+
+impl TokenSigner {
+    /// A signer for node `node_id` with credential
+    /// `access_key_id`/`secret`, asking the control plane at
+    /// `control_plane_url`; its certificate must have `fingerprint` when one
+    /// is given (the control plane's is self-signed), else it must chain to
+    /// a public root.
+    pub fn new(
+        control_plane_url: &str,
+        fingerprint: Option<&str>,
+        node_id: &str,
+        access_key_id: &str,
+        secret: &str,
+    ) -> Result<TokenSigner, FetchError> {
+        let base = control_plane_url.trim_end_matches('/');
+        let url = format!("{base}{TRANSFER_TOKEN_ROUTE}");
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| FetchError::Signing(format!("control plane URL {url:?}: {e}")))?;
+        let mut builder = reqwest::Client::builder()
+            .timeout(TOKEN_REQUEST_TIMEOUT)
+            .connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        if let Some(fp) = fingerprint {
+            let tls = mosaicfs_common::tls::PinnedVerifier::new(Some(fp))
+                .client_config()
+                .map_err(|e| FetchError::Signing(format!("TLS setup: {e}")))?;
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| FetchError::Signing(format!("HTTP client setup: {e}")))?;
+        Ok(TokenSigner {
+            http,
+            path: parsed.path().to_string(),
+            url,
+            node_id: node_id.to_string(),
+            own: CredentialSigner::from_secret(access_key_id, secret),
+            tokens: Mutex::default(),
+        })
+    }
+
+    /// A token for `file_id`: the cached one while it has more than the
+    /// margin left, else a fresh one from the control plane.
+    pub async fn token(&self, file_id: &str) -> Result<String, FetchError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some((token, exp)) = self.cached(file_id)
+            && now < exp - TOKEN_REFRESH_MARGIN_SECS
+        {
+            return Ok(token);
+        }
+        let body = serde_json::to_vec(&serde_json::json!({
+            "node_id": self.node_id,
+            "file_id": file_id,
+        }))
+        .map_err(|e| FetchError::Signing(e.to_string()))?;
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json");
+        for (k, v) in self.own.headers("POST", &self.path, "", &body) {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| FetchError::Status {
+                status: 503,
+                message: format!(
+                    "control plane unreachable for a transfer token: {}",
+                    chain(&e)
+                ),
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text: String = resp
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect();
+            let message = format!(
+                "the control plane refused a transfer token for {file_id}: {status} {text}"
+            );
+            return Err(if status.is_server_error() || status.as_u16() == 429 {
+                FetchError::Status {
+                    status: status.as_u16(),
+                    message,
+                }
+            } else {
+                FetchError::Signing(message)
+            });
+        }
+        let issued: IssuedToken = resp.json().await.map_err(|e| {
+            FetchError::Signing(format!("the control plane's transfer token answer: {e}"))
+        })?;
+        let exp = chrono::DateTime::parse_from_rfc3339(&issued.expires_at)
+            .map_err(|e| {
+                FetchError::Signing(format!(
+                    "transfer token expires_at {:?}: {e}",
+                    issued.expires_at
+                ))
+            })?
+            .timestamp();
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.retain(|_, (_, e)| now < *e - TOKEN_REFRESH_MARGIN_SECS);
+            tokens.insert(file_id.to_string(), (issued.token.clone(), exp));
+        }
+        Ok(issued.token)
+    }
+
+    fn cached(&self, file_id: &str) -> Option<(String, i64)> {
+        self.tokens.lock().ok()?.get(file_id).cloned()
+    }
+}
+
+/// The error and its sources on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+impl Signer for TokenSigner {
+    fn sign<'a>(
+        &'a self,
+        node: &'a NodeDoc,
+        method: &'a str,
+        path: &'a str,
+        query: &'a str,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, FetchError>> {
+        Box::pin(async move {
+            if node.node_id == self.node_id {
+                return Ok(self.own.headers(method, path, query, body));
+            }
+            let file_id = path
+                .rsplit_once(TRANSFER_ROUTE)
+                .map(|(_, id)| id)
+                .filter(|id| id.starts_with(ids::FILE_PREFIX))
+                .ok_or_else(|| {
+                    FetchError::Signing(format!("{path} is not a transfer path of a file"))
+                })?;
+            let token = self.token(file_id).await?;
+            Ok(vec![(
+                "authorization".to_string(),
+                hmac::token_authorization(&token),
+            )])
+        })
     }
 }
 
@@ -288,6 +481,7 @@ impl TransferClient {
         range: Option<&Range<u64>>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, FetchError> {
         let t = target(endpoint_of(node)?, file_id)?;
+        let auth = self.signer.sign(node, "GET", &t.path, "", b"").await?;
         let stream = tokio::time::timeout(
             self.cfg.connect_timeout,
             tokio::net::TcpStream::connect(&t.authority),
@@ -312,7 +506,7 @@ impl TransferClient {
         if let Some(r) = range {
             req = req.header("range", format!("bytes={}-{}", r.start, r.end - 1));
         }
-        for (k, v) in self.signer.sign(node, "GET", &t.path, "", b"")? {
+        for (k, v) in auth {
             req = req.header(k, v);
         }
         let req = req

@@ -9,3 +9,4 @@ mod fuse;
 mod local;
 mod remote;
 mod throughput;
+mod tokens;

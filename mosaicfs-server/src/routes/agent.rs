@@ -1,7 +1,8 @@
 //! Agent-internal routes (plan 2.8), authenticated by HMAC signature
 //! ([`Agent`]): heartbeat, bulk upsert of file documents with a result per
-//! document, `agent_status`, hourly utilization snapshots, and the calling
-//! credential's own metadata.
+//! document, `agent_status`, hourly utilization snapshots, the calling
+//! credential's own metadata, and transfer tokens for agent-to-agent
+//! fetches.
 
 use crate::auth::Agent;
 use crate::error::{ApiError, ApiResult};
@@ -13,9 +14,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use mosaicfs_common::couch::{CouchClient, CouchError};
 use mosaicfs_common::documents::{
-    CloudUtilization, CredentialDoc, FileDoc, FilesystemUtilization, RecentError, SubsystemStatus,
+    CloudUtilization, CredentialDoc, FileDoc, FileStatus, FilesystemUtilization, NodeDoc,
+    RecentError, SubsystemStatus,
 };
-use mosaicfs_common::{ids, time};
+use mosaicfs_common::{hmac, ids, time};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -31,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(post_status))
         .routes(routes!(post_utilization))
         .routes(routes!(agent_credential))
+        .routes(routes!(transfer_token))
 }
 
 /// The most documents one bulk request may carry.
@@ -589,5 +592,128 @@ async fn agent_credential(
         name: c.name,
         enabled: c.enabled,
         created_at: time::format(&c.created_at),
+    }))
+}
+
+/// Body of `POST /api/agent/transfer-token`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferTokenRequest {
+    /// The requesting node (registered to the signing key).
+    pub node_id: String,
+    /// The file to fetch from its owner (`file::…`).
+    pub file_id: String,
+}
+
+/// A transfer token for one file on its owner's transfer endpoint.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferToken {
+    /// Send as `Authorization: MOSAICFS-TRANSFER-TOKEN <token>`.
+    pub token: String,
+    /// Expiry (RFC 3339), five minutes after issue.
+    pub expires_at: String,
+    /// The owner's transfer endpoint (`transfer.endpoint`).
+    pub endpoint: String,
+}
+
+/// Issues a short-lived token with which the calling node may fetch one file
+/// from the node that owns it: the claims `{file_id, owner, requester, exp}`
+/// signed with the owner's key, which the owner's transfer endpoint checks
+/// with the key derived from its own secret.
+#[utoipa::path(post, path = "/api/agent/transfer-token", tag = "agent", request_body = TransferTokenRequest,
+    security(("hmac" = [])),
+    responses((status = 200, body = TransferToken), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn transfer_token(
+    State(state): State<AppState>,
+    agent: Agent,
+) -> ApiResult<axum::Json<TransferToken>> {
+    let body: TransferTokenRequest = parse_json(&agent.body)?;
+    if !body.file_id.starts_with(ids::FILE_PREFIX) || body.file_id.len() > 200 {
+        return Err(ApiError::field("file_id", "is not a file id (`file::…`)"));
+    }
+    require_node(&state, &body.node_id, &agent.access_key_id).await?;
+    let file: FileDoc = match state.db.get(&body.file_id).await {
+        Ok(Some(f)) => f,
+        Ok(None) | Err(CouchError::Decode { .. }) => {
+            return Err(ApiError::not_found(format!(
+                "file {} is unknown",
+                body.file_id
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if file.status != FileStatus::Active {
+        return Err(ApiError::not_found(format!(
+            "file {} is deleted",
+            body.file_id
+        )));
+    }
+    let owner = &file.source.node_id;
+    let node: NodeDoc = match state.db.get(&ids::node_doc_id(owner)).await {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            return Err(ApiError::not_found(format!(
+                "node {owner}, which holds file {}, is not registered",
+                body.file_id
+            )));
+        }
+        Err(CouchError::Decode { .. }) => {
+            return Err(ApiError::conflict(format!(
+                "the node document of {owner} does not parse; it cannot serve transfers"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if node.disabled {
+        return Err(ApiError::conflict(format!(
+            "node {owner}, which holds this file, is disabled"
+        )));
+    }
+    let endpoint = node
+        .transfer
+        .as_ref()
+        .map(|t| t.endpoint.trim_end_matches('/').to_string())
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "node {owner} has no transfer endpoint; enable [transfer] in its agent.toml"
+            ))
+        })?;
+    let key_id = node.access_key_id.clone().ok_or_else(|| {
+        ApiError::conflict(format!(
+            "node {owner} does not publish its access key id; no token can be signed for it"
+        ))
+    })?;
+    let cred: Option<CredentialDoc> = state.db.get(&ids::credential_id(&key_id)).await?;
+    let key = cred
+        .filter(|c| c.enabled)
+        .and_then(|c| c.hmac_key)
+        .and_then(|k| hex::decode(k).ok())
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "the credential {key_id} of node {owner} is unknown, disabled or cannot sign"
+            ))
+        })?;
+    let exp = time::now().timestamp() + hmac::TRANSFER_TOKEN_TTL_SECS;
+    let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap_or_else(time::now);
+    let claims = hmac::TransferClaims {
+        file_id: body.file_id.clone(),
+        owner: owner.clone(),
+        requester: body.node_id.clone(),
+        exp,
+    };
+    tracing::info!(
+        access_key_id = %agent.access_key_id,
+        operation = "transfer_token",
+        file_id = %body.file_id,
+        owner = %owner,
+        requester = %body.node_id,
+        "transfer token issued"
+    );
+    Ok(axum::Json(TransferToken {
+        token: hmac::transfer_token(&key, &claims),
+        expires_at: time::format(&expires),
+        endpoint,
     }))
 }
