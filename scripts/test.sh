@@ -106,6 +106,8 @@ else
     step "tests" cargo test --workspace "${locked[@]}" --no-fail-fast "$@"
 fi
 
+step "bench-quick" scripts/bench.sh --quick
+
 if [ "${MOSAICFS_TEST_SKIP_FUZZ:-}" = 1 ]; then
     log "MOSAICFS_TEST_SKIP_FUZZ=1: skipping the API fuzzing"
 else
