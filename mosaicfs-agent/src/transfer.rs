@@ -28,6 +28,7 @@ use mosaicfs_common::couch::{CouchClient, CouchError};
 use mosaicfs_common::documents::{FileDoc, FileStatus};
 use mosaicfs_common::hmac::{self, MAX_SKEW_SECS, TIMESTAMP_HEADER};
 use mosaicfs_common::ids;
+use mosaicfs_common::range::{RangeRequest, parse_range};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -227,44 +228,6 @@ fn verify(
     Ok(())
 }
 
-/// A parsed `Range` against `size` bytes: `None` = whole file,
-/// `Some(Ok((a, b)))` = bytes `a..=b`, `Some(Err(()))` = unsatisfiable.
-/// Malformed and multi-range headers are ignored (RFC 9110).
-fn range(value: Option<&str>, size: u64) -> Option<Result<(u64, u64), ()>> {
-    let set = value?.trim().strip_prefix("bytes=")?.trim();
-    if set.contains(',') {
-        return None;
-    }
-    let (a, b) = set.split_once('-')?;
-    let num = |s: &str| {
-        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
-            .then(|| s.parse::<u64>().ok())
-            .flatten()
-    };
-    match (a.is_empty(), b.is_empty()) {
-        (true, true) => None,
-        (true, false) => {
-            let n = num(b)?;
-            if n == 0 || size == 0 {
-                Some(Err(()))
-            } else {
-                Some(Ok((size.saturating_sub(n), size - 1)))
-            }
-        }
-        (false, b_empty) => {
-            let a = num(a)?;
-            let b = if b_empty { u64::MAX } else { num(b)? };
-            if a > b {
-                None
-            } else if a >= size {
-                Some(Err(()))
-            } else {
-                Some(Ok((a, b.min(size - 1))))
-            }
-        }
-    }
-}
-
 async fn transfer(
     State(svc): State<Arc<TransferService>>,
     Path(file_id): Path<String>,
@@ -354,13 +317,13 @@ async fn transfer(
     }
     let size = doc.size;
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    match range(range_header, size) {
-        Some(Err(())) => (
+    match range_header.map_or(RangeRequest::Full, |v| parse_range(v, size)) {
+        RangeRequest::Unsatisfiable => (
             StatusCode::RANGE_NOT_SATISFIABLE,
             [(header::CONTENT_RANGE, format!("bytes */{size}"))],
         )
             .into_response(),
-        Some(Ok((start, end))) => {
+        RangeRequest::Partial { start, end } => {
             if f.seek(std::io::SeekFrom::Start(start)).await.is_err() {
                 return not_found("cannot be read (stale)".into());
             }
@@ -379,7 +342,7 @@ async fn transfer(
             );
             resp
         }
-        None => {
+        RangeRequest::Full => {
             // No Content-Length: the body is chunked, which is what carries
             // the trailer.
             let body = Body::new(http_body_util::StreamBody::new(frames(f, size, true)));
@@ -465,25 +428,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges() {
-        assert_eq!(range(None, 10), None);
-        assert_eq!(range(Some("bytes=0-0"), 10), Some(Ok((0, 0))));
-        assert_eq!(range(Some("bytes=2-"), 10), Some(Ok((2, 9))));
-        assert_eq!(range(Some("bytes=-3"), 10), Some(Ok((7, 9))));
-        assert_eq!(range(Some("bytes=-30"), 10), Some(Ok((0, 9))));
-        assert_eq!(range(Some("bytes=5-50"), 10), Some(Ok((5, 9))));
-        assert_eq!(range(Some("bytes=10-"), 10), Some(Err(())));
-        assert_eq!(range(Some("bytes=0-"), 0), Some(Err(())));
-        assert_eq!(range(Some("bytes=-0"), 10), Some(Err(())));
-        for ignored in [
-            "bytes=5-2",
-            "bytes=x-1",
-            "bytes=0-1,3-4",
-            "items=0-1",
-            "bytes=-",
-        ] {
-            assert_eq!(range(Some(ignored), 10), None, "{ignored}");
-        }
+    fn the_shared_range_parser_answers_the_transfer_cases() {
+        // The parser itself is tested in mosaicfs_common::range; these are the
+        // cases the transfer endpoint relies on.
+        use RangeRequest::*;
+        assert_eq!(parse_range("bytes=0-0", 10), Partial { start: 0, end: 0 });
+        assert_eq!(parse_range("bytes=-30", 10), Partial { start: 0, end: 9 });
+        assert_eq!(parse_range("bytes=10-", 10), Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,3-4", 10), Full);
     }
 
     #[test]

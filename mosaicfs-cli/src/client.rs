@@ -2,81 +2,12 @@
 //! use, then only the pinned fingerprint), the bearer token, the request log
 //! of `--verbose`, and the mapping of every failure to a [`CliError`] class.
 
-use crate::config::same_fingerprint;
 use crate::error::{CliError, Result, chain};
+use mosaicfs_common::tls::{PinnedVerifier, same_fingerprint};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// `AA:BB:…` SHA-256 of a DER certificate, the form `GET /health` reports.
-pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// Accepts the leaf certificate whose fingerprint is pinned (any leaf when
-/// nothing is pinned: first contact and `--insecure`) and records the one it
-/// saw. Handshake signatures are still checked against that certificate, so
-/// the peer must hold its key.
-#[derive(Debug)]
-struct PinnedVerifier {
-    pin: Option<String>,
-    seen: Arc<Mutex<Option<String>>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for PinnedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let fp = fingerprint(end_entity.as_ref());
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(fp.clone());
-        }
-        match &self.pin {
-            Some(pin) if !same_fingerprint(pin, &fp) => Err(rustls::Error::General(format!(
-                "certificate fingerprint {fp} is not the pinned {pin}"
-            ))),
-            _ => Ok(ServerCertVerified::assertion()),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
 
 /// The trust decision for the server's certificate.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,22 +37,17 @@ impl Client {
     /// A client of `base` (a normalized URL) for the command named
     /// `command` (used in "not available" messages).
     pub fn new(base: &str, trust: Trust, verbose: bool, command: &str) -> Result<Client> {
-        let seen = Arc::new(Mutex::new(None));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = PinnedVerifier {
-            pin: match &trust {
-                Trust::Pinned(p) => Some(p.clone()),
-                _ => None,
-            },
-            seen: seen.clone(),
-            algorithms: provider.signature_verification_algorithms,
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| CliError::Local(format!("TLS setup failed: {e}")))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+        // Pinned: only that certificate; first contact and --insecure: any
+        // certificate, recording its fingerprint (handshake signatures are
+        // checked either way).
+        let verifier = PinnedVerifier::new(match &trust {
+            Trust::Pinned(p) => Some(p.as_str()),
+            _ => None,
+        });
+        let seen = verifier.seen();
+        let tls = verifier
+            .client_config()
+            .map_err(|e| CliError::Local(format!("TLS setup failed: {e}")))?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(10))

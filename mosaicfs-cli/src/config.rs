@@ -144,17 +144,7 @@ pub fn normalize_url(raw: &str) -> Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-/// Whether two fingerprints are equal, ignoring case and separators.
-pub fn same_fingerprint(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(char::is_ascii_hexdigit)
-            .map(|c| c.to_ascii_uppercase())
-            .collect::<String>()
-    };
-    let (a, b) = (norm(a), norm(b));
-    a.len() == 64 && a == b
-}
+pub use mosaicfs_common::tls::same_fingerprint;
 
 /// Checks that `fp` looks like a SHA-256 fingerprint and returns it in the
 /// `AA:BB:…` form the server reports.

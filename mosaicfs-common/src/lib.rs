@@ -13,6 +13,7 @@
 //! - [`replication`]: the design document with the replication filters.
 //! - [`rules`]: the step pipeline (compile and evaluate filter steps); pure,
 //!   no I/O.
+//! - [`range`]: `Range` header parsing for file content.
 //! - [`hmac`]: the request-signing canonical string shared by signers and
 //!   verifiers, and the control-plane-issued transfer tokens.
 //! - [`tls`]: pinning the control plane's self-signed certificate.
@@ -25,6 +26,7 @@ pub mod documents;
 pub mod hmac;
 pub mod ids;
 pub mod logging;
+pub mod range;
 pub mod replication;
 pub mod retry;
 pub mod rules;
