@@ -15,8 +15,10 @@ use serde_json::Value;
 use std::path::Path;
 
 /// Schema version; a different stored version rebuilds the index (it is a
-/// cache, so dropping it is always safe).
-const SCHEMA_VERSION: i64 = 3;
+/// cache of the database, so dropping it loses nothing: the follower reads
+/// the changes feed again from the start). Version 4 added
+/// `export_path_bytes`.
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -32,16 +34,19 @@ CREATE TABLE IF NOT EXISTS files (
     mtime_ns      INTEGER,
     mime_type     TEXT,
     status        TEXT NOT NULL,
-    inode         INTEGER NOT NULL
+    inode         INTEGER NOT NULL,
+    -- base64 of the exact path bytes, as in the document; NULL when the
+    -- path is valid UTF-8 (then export_path is exact).
+    export_path_bytes TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS files_node_parent ON files (node_id, export_parent);
 -- Covering indexes for the readdir range scans (by node, or any node): a
 -- scan never visits the table (measured: the per-row table lookups were most
 -- of an uncached readdir over 500K files). They also serve path lookups.
 CREATE INDEX IF NOT EXISTS files_node_path ON files (node_id, export_path, status,
-    id, name, export_parent, size, mtime, mtime_ns, mime_type, inode);
+    id, name, export_parent, size, mtime, mtime_ns, mime_type, inode, export_path_bytes);
 CREATE INDEX IF NOT EXISTS files_path ON files (export_path, status, node_id,
-    id, name, export_parent, size, mtime, mtime_ns, mime_type, inode);
+    id, name, export_parent, size, mtime, mtime_ns, mime_type, inode, export_path_bytes);
 CREATE INDEX IF NOT EXISTS files_name ON files (name_lc);
 CREATE INDEX IF NOT EXISTS files_inode ON files (inode);
 CREATE TABLE IF NOT EXISTS label_assignments (
@@ -146,6 +151,8 @@ pub fn open(path: &Path, source: &str) -> Result<Connection, IndexError> {
     }
     let conn = Connection::open(path)?;
     configure(&conn)?;
+    // The version is checked before the schema is applied: an older file's
+    // tables lack columns the new indexes name.
     let version: Option<String> = meta(&conn, "schema_version")?;
     let stored_source: Option<String> = meta(&conn, "source")?;
     if version.as_deref() != Some(&SCHEMA_VERSION.to_string())
@@ -163,10 +170,12 @@ pub fn open(path: &Path, source: &str) -> Result<Connection, IndexError> {
         set_meta(&conn, "schema_version", &SCHEMA_VERSION.to_string())?;
         set_meta(&conn, "source", source)?;
     }
+    conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }
 
-/// Opens another connection to an existing index, for reading.
+/// Opens another connection to an index already opened with [`open`], for
+/// reading.
 pub fn open_reader(path: &Path) -> Result<Connection, IndexError> {
     let conn = Connection::open(path)?;
     configure(&conn)?;
@@ -182,7 +191,6 @@ fn configure(conn: &Connection) -> Result<(), IndexError> {
     // cache (64 MiB) and map the file rather than copy pages in.
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
-    conn.execute_batch(SCHEMA)?;
     Ok(())
 }
 
@@ -350,8 +358,9 @@ fn apply_file(
     };
     tx.execute(
         "INSERT INTO files (id, node_id, name, name_lc, export_path, export_parent,
-                            size, mtime, mime_type, status, inode, mtime_ns)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            size, mtime, mime_type, status, inode, mtime_ns,
+                            export_path_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             f.id,
             f.source.node_id,
@@ -367,6 +376,7 @@ fn apply_file(
             f.inode as i64,
             // Out of range (before 1677 or after 2262): NULL, parse the text.
             f.mtime.timestamp_nanos_opt(),
+            f.source.export_path_bytes,
         ],
     )?;
     Ok(FileLocation::of(&f))
@@ -568,11 +578,12 @@ pub fn locations_under(
 }
 
 /// Columns [`doc_row`] reads, in order.
-const DOC_COLUMNS: &str = "id, node_id, name, export_path, export_parent, size, mtime, mime_type, inode, mtime_ns, status";
+const DOC_COLUMNS: &str = "id, node_id, name, export_path, export_parent, size, mtime, mime_type, inode, mtime_ns, status, export_path_bytes";
 
 /// A file row rebuilt as a document: every field the rule engine, the
-/// listing and the read path use is set; `_rev`, timestamps other than
-/// `mtime`, `export_path_bytes` and unknown fields are not.
+/// listing and the read path use is set (including `export_path_bytes`, so
+/// a non-UTF-8 name opens its exact path); `_rev`, timestamps other than
+/// `mtime` and unknown fields are not.
 fn doc_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileDoc> {
     let mtime = match r.get::<_, Option<i64>>(9)? {
         Some(ns) => chrono::DateTime::from_timestamp_nanos(ns),
@@ -598,7 +609,7 @@ fn doc_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileDoc> {
             node_id: r.get(1)?,
             export_path: r.get(3)?,
             export_parent: r.get(4)?,
-            export_path_bytes: None,
+            export_path_bytes: r.get(11)?,
             extra: Default::default(),
         },
         size: r.get::<_, i64>(5)? as u64,
@@ -986,6 +997,83 @@ mod tests {
         let conn = open(&dir.path().join("index.db"), "other").unwrap();
         assert_eq!(last_seq(&conn).unwrap(), None);
         assert_eq!(count(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn exact_path_bytes_survive_the_index() {
+        let (_d, mut conn) = setup();
+        // Two names that differ only in invalid bytes: the same lossy path,
+        // different exact bytes (base64 of "/a/x\xff" and "/a/x\xfe").
+        let mut a = file("file::0a", "n1", "/a/x\u{FFFD}", "active");
+        a["source"]["export_path_bytes"] = json!("L2EveP8=");
+        let mut b = file("file::0b", "n1", "/a/x\u{FFFD}", "active");
+        b["source"]["export_path_bytes"] = json!("L2EveP4=");
+        b["inode"] = json!(77);
+        apply(
+            &mut conn,
+            &[("file::0a", Some(a)), ("file::0b", Some(b))],
+            7,
+        );
+        let bytes = |d: Option<FileDoc>| d.unwrap().source.export_path_bytes;
+        assert_eq!(
+            bytes(file_doc(&conn, "file::0a").unwrap()).as_deref(),
+            Some("L2EveP8=")
+        );
+        assert_eq!(
+            bytes(file_by_inode(&conn, 77).unwrap()).as_deref(),
+            Some("L2EveP4=")
+        );
+        let under = files_under(&conn, Some("n1"), "/a/").unwrap();
+        let mut got: Vec<_> = under
+            .iter()
+            .filter(|d| d.source.export_path == "/a/x\u{FFFD}")
+            .map(|d| (d.id.as_str(), d.source.export_path_bytes.as_deref()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("file::0a", Some("L2EveP8=")),
+                ("file::0b", Some("L2EveP4="))
+            ]
+        );
+        // UTF-8 paths carry no bytes.
+        assert_eq!(bytes(file_doc(&conn, "file::01").unwrap()), None);
+    }
+
+    #[test]
+    fn an_index_of_an_older_schema_is_rebuilt_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        // A version-3 file: no export_path_bytes column, rows and a sequence.
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                 INSERT INTO meta VALUES ('schema_version', '3'), ('source', 'test'),
+                                         ('last_seq', '42');
+                 CREATE TABLE files (id TEXT PRIMARY KEY, node_id TEXT NOT NULL,
+                   name TEXT NOT NULL, name_lc TEXT NOT NULL, export_path TEXT NOT NULL,
+                   export_parent TEXT NOT NULL, size INTEGER NOT NULL, mtime TEXT NOT NULL,
+                   mtime_ns INTEGER, mime_type TEXT, status TEXT NOT NULL,
+                   inode INTEGER NOT NULL) WITHOUT ROWID;
+                 INSERT INTO files VALUES ('file::old', 'n1', 'x', 'x', '/a/x', '/a', 1,
+                   '2025-01-01T00:00:00Z', 0, NULL, 'active', 1000);",
+            )
+            .unwrap();
+        }
+        let mut conn = open(&path, "test").unwrap();
+        // Emptied, so the follower reads the feed from the start again.
+        assert_eq!(last_seq(&conn).unwrap(), None);
+        assert_eq!(count(&conn).unwrap(), 0);
+        let mut d = file("file::0a", "n1", "/a/x\u{FFFD}", "active");
+        d["source"]["export_path_bytes"] = json!("L2EveP8=");
+        apply(&mut conn, &[("file::0a", Some(d))], 1);
+        let doc = file_doc(&conn, "file::0a").unwrap().unwrap();
+        assert_eq!(doc.source.export_path_bytes.as_deref(), Some("L2EveP8="));
+        drop(conn);
+        let reader = open_reader(&path).unwrap();
+        assert_eq!(count(&reader).unwrap(), 1);
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Mode {
 /// file document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryMeta {
-    /// [`cache_key`] of the owner and the exact path.
+    /// [`cache_key`] of `file_id`.
     pub key: String,
     /// `file::…`.
     pub file_id: String,
@@ -167,14 +167,13 @@ impl Entry {
     }
 }
 
-/// `sha256_hex("{node_id}::{path bytes}")` over the exact path bytes, so two
-/// non-UTF-8 names with the same lossy form do not collide.
-pub fn cache_key(node_id: &str, path_bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(node_id.as_bytes());
-    h.update(b"::");
-    h.update(path_bytes);
-    hex::encode(h.finalize())
+/// `sha256_hex(file_id)`: one entry per file document. File ids are unique
+/// across nodes, so two files never share an entry, whatever their paths
+/// (two non-UTF-8 names with the same lossy path, or a path whose bytes the
+/// reader does not know); a file that changes keeps its id and is caught by
+/// the size/mtime check of [`Cache::lookup`].
+pub fn cache_key(file_id: &str) -> String {
+    hex::encode(Sha256::digest(file_id.as_bytes()))
 }
 
 /// The on-disk cache. Cheap to clone.
@@ -739,7 +738,7 @@ mod tests {
 
     fn meta(name: &str, size: u64) -> EntryMeta {
         EntryMeta {
-            key: cache_key("node-a", name.as_bytes()),
+            key: cache_key(&format!("file::{name}")),
             file_id: format!("file::{name}"),
             node_id: "node-a".into(),
             export_path: format!("/data/{name}"),
@@ -762,13 +761,13 @@ mod tests {
     }
 
     #[test]
-    fn keys_hash_the_exact_path_bytes() {
+    fn keys_hash_the_file_id() {
         assert_eq!(
-            cache_key("n", b"/a"),
-            hex::encode(Sha256::digest(b"n::/a")),
-            "sha256 of {{node_id}}::{{path}}"
+            cache_key("file::0190a1b2"),
+            hex::encode(Sha256::digest(b"file::0190a1b2")),
+            "sha256 of the file id"
         );
-        assert_ne!(cache_key("n", b"/a\xff"), cache_key("n", b"/a\xfe"));
+        assert_ne!(cache_key("file::a"), cache_key("file::b"));
     }
 
     #[tokio::test]
@@ -890,7 +889,7 @@ mod tests {
         assert!(put_full(&c, &m, b"abc").await);
         let (half_written, _) = c.stage().await.unwrap();
         std::fs::write(&half_written, b"partial").unwrap();
-        let orphan = c.file_path(&cache_key("node-a", b"/orphan"));
+        let orphan = c.file_path(&cache_key("file::orphan"));
         std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
         std::fs::write(&orphan, b"no row").unwrap();
         drop(c);

@@ -39,15 +39,115 @@ pub trait EvictionCheck: Send + Sync {
     fn is_evicted(&self, path: &Path) -> bool;
 }
 
-/// The default check: nothing is evicted. The real iCloud check (the
-/// `com.apple.ubiquity` extended attributes / `.icloud` placeholders) only
-/// exists on macOS and is not built yet.
+/// A check that says nothing is evicted (tests of other tiers).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NeverEvicted;
 
 impl EvictionCheck for NeverEvicted {
     fn is_evicted(&self, _path: &Path) -> bool {
         false
+    }
+}
+
+/// Files up to this size are not judged by their allocated blocks:
+/// filesystems keep such small files inline in the inode (ext4
+/// `inline_data`, btrfs inline extents) and report zero blocks for them.
+const INLINE_DATA_MAX: u64 = 4096;
+
+/// The iCloud eviction check of plan 4.8, the default of [`crate::Vfs`].
+///
+/// Recognised on every Unix (and tested on Linux):
+/// - the **stub** of an evicted file, `.{name}.icloud` beside it (iCloud
+///   Drive before macOS 14 replaces an evicted file by this stub, which
+///   carries the `com.apple.icloud.itemName` extended attribute naming the
+///   file; the stub's presence is what is checked, since Linux cannot read
+///   `com.apple.*` attributes). When both exist, the file is being
+///   downloaded or evicted, so it is not trusted either;
+/// - a **dataless** file: a non-zero size (above [`INLINE_DATA_MAX`]) with
+///   no allocated blocks. macOS 14+ evicts by keeping the file with its size
+///   and attributes but no data extents; cloud placeholders elsewhere look
+///   the same. A fully sparse local file is judged the same way, which only
+///   costs a Tier 4 fetch, never wrong content.
+///
+/// On macOS only (`cfg(target_os = "macos")`, not built or tested here):
+/// the `SF_DATALESS` flag in `st_flags`, which APFS sets on exactly those
+/// files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CloudPlaceholderCheck;
+
+impl CloudPlaceholderCheck {
+    /// Why `path` counts as evicted, if it does.
+    pub fn reason(path: &Path) -> Option<&'static str> {
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+            let mut stub = std::ffi::OsString::from(".");
+            stub.push(name);
+            stub.push(".icloud");
+            if std::fs::symlink_metadata(dir.join(stub)).is_ok() {
+                return Some("an iCloud stub (.NAME.icloud) stands beside it");
+            }
+        }
+        let md = std::fs::metadata(path).ok()?;
+        #[cfg(target_os = "macos")]
+        {
+            use std::os::macos::fs::MetadataExt as _;
+            /// `SF_DATALESS` of `<sys/stat.h>`.
+            const SF_DATALESS: u32 = 0x4000_0000;
+            if md.st_flags() & SF_DATALESS != 0 {
+                return Some("the file is dataless (SF_DATALESS)");
+            }
+        }
+        use std::os::unix::fs::MetadataExt as _;
+        if md.len() > INLINE_DATA_MAX && md.blocks() == 0 {
+            return Some("the file has a size but no data blocks (dataless placeholder)");
+        }
+        None
+    }
+}
+
+impl EvictionCheck for CloudPlaceholderCheck {
+    fn is_evicted(&self, path: &Path) -> bool {
+        match Self::reason(path) {
+            Some(why) => {
+                tracing::info!(operation = "vfs_open", path = %path.display(), reason = why,
+                    "evicted to the cloud; falling through");
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Whether a file seen through a mount is the version its document
+/// describes: the same size, and the same mtime at the resolution the mount
+/// reports (a network filesystem may keep whole seconds or 100 ns units; the
+/// resolution is read from the trailing zeros of the local nanoseconds).
+/// `Err` says what differs.
+fn same_version(file: &FileDoc, md: &std::fs::Metadata) -> Result<(), String> {
+    if md.len() != file.size {
+        return Err(format!(
+            "size {} on the mount, {} in the document",
+            md.len(),
+            file.size
+        ));
+    }
+    let local = md
+        .modified()
+        .map(mosaicfs_common::time::from_system_time)
+        .map_err(|e| format!("no mtime on the mount: {e}"))?;
+    let (ls, ln) = (local.timestamp(), local.timestamp_subsec_nanos());
+    let unit = [1_000_000_000, 1_000_000, 1_000, 100]
+        .into_iter()
+        .find(|u| ln % u == 0)
+        .unwrap_or(1);
+    let (ds, dn) = (file.mtime.timestamp(), file.mtime.timestamp_subsec_nanos());
+    if (ls, ln) == (ds, dn - dn % unit) {
+        Ok(())
+    } else {
+        Err(format!(
+            "mtime {} on the mount, {} in the document",
+            mosaicfs_common::time::format(&local),
+            mosaicfs_common::time::format(&file.mtime)
+        ))
     }
 }
 
@@ -76,8 +176,9 @@ pub fn export_path(file: &FileDoc) -> Result<PathBuf, VfsError> {
 /// and its canonical path must lie under a canonicalized watch path
 /// (`EACCES` otherwise, e.g. a symlink out of the tree). Tiers 2 and 3: the
 /// mounts of the owner that cover the export path, highest `priority` first;
-/// a translated path that is missing (or evicted, for `icloud_local`) falls
-/// through to the next mount and finally to Tier 4.
+/// a translated path that is missing, evicted (`icloud_local`), or whose
+/// size or mtime differs from the document falls through to the next mount
+/// and finally to Tier 4.
 pub fn select_tier(
     file: &FileDoc,
     this_node: &str,
@@ -123,12 +224,23 @@ pub fn select_tier(
             continue;
         };
         let local = Path::new(&m.local_mount_path).join(rest);
-        if !std::fs::metadata(&local).is_ok_and(|md| md.is_file()) {
-            tracing::debug!(operation = "vfs_open", file_id = %file.id, mount_id = %m.mount_id,
-                path = %local.display(), "not on the mount, falling through");
+        let md = match std::fs::metadata(&local) {
+            Ok(md) if md.is_file() => md,
+            _ => {
+                tracing::debug!(operation = "vfs_open", file_id = %file.id, mount_id = %m.mount_id,
+                    path = %local.display(), "not on the mount, falling through");
+                continue;
+            }
+        };
+        if m.mount_type == "icloud_local" && eviction.is_evicted(&local) {
             continue;
         }
-        if m.mount_type == "icloud_local" && eviction.is_evicted(&local) {
+        // Never serve a version other than the document's: the mount may
+        // lag behind the owner (or run ahead of the replicated document).
+        if let Err(why) = same_version(file, &md) {
+            tracing::warn!(operation = "vfs_open", file_id = %file.id, mount_id = %m.mount_id,
+                path = %local.display(), error = %why,
+                "the file on the mount differs from its document; falling through");
             continue;
         }
         return Ok(Tier::Mount {
@@ -168,6 +280,31 @@ mod tests {
             "local_mount_path": local.to_string_lossy(), "mount_type": kind, "priority": priority
         }))
         .unwrap()
+    }
+
+    /// The mtime [`doc`] writes.
+    const DOC_MTIME: &str = "2026-01-01T00:00:00Z";
+
+    fn set_mtime(path: &Path, rfc3339: &str) {
+        let t = chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap();
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::new(t.timestamp() as u64, t.timestamp_subsec_nanos());
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    /// A document of `size` bytes modified at `mtime`.
+    fn versioned(node: &str, path: &Path, size: u64, mtime: &str) -> FileDoc {
+        let mut d = doc(node, path);
+        d.size = size;
+        d.mtime = chrono::DateTime::parse_from_rfc3339(mtime)
+            .unwrap()
+            .to_utc();
+        d
     }
 
     struct AllEvicted;
@@ -217,6 +354,8 @@ mod tests {
         std::fs::create_dir_all(icloud.join("docs")).unwrap();
         std::fs::write(nfs.join("docs/r.pdf"), b"n").unwrap();
         std::fs::write(icloud.join("docs/r.pdf"), b"i").unwrap();
+        set_mtime(&nfs.join("docs/r.pdf"), DOC_MTIME);
+        set_mtime(&icloud.join("docs/r.pdf"), DOC_MTIME);
         let file = doc("peer", Path::new("/export/docs/r.pdf"));
         let mounts = [
             mount("m-nfs", "peer", "/export", &nfs, "nfs", 1),
@@ -257,6 +396,97 @@ mod tests {
         assert_eq!(
             select_tier(&file, "me", &[], &[], &NeverEvicted).unwrap(),
             Tier::Remote
+        );
+    }
+
+    #[test]
+    fn a_mount_whose_file_differs_from_the_document_is_not_served() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (fast, slow) = (tmp.path().join("fast"), tmp.path().join("slow"));
+        for m in [&fast, &slow] {
+            std::fs::create_dir_all(m).unwrap();
+            std::fs::write(m.join("f"), b"12345").unwrap();
+        }
+        let mounts = [
+            mount("m-fast", "peer", "/export", &fast, "nfs", 9),
+            mount("m-slow", "peer", "/export", &slow, "cifs", 1),
+        ];
+        let at = |m: &str, p: &Path| Tier::Mount {
+            tier: 2,
+            path: p.join("f"),
+            mount_id: m.into(),
+        };
+        let pick = |d: &FileDoc| select_tier(d, "me", &[], &mounts, &NeverEvicted).unwrap();
+        let ns = "2026-03-04T05:06:07.123456789Z";
+        set_mtime(&fast.join("f"), ns);
+        set_mtime(&slow.join("f"), ns);
+        let current = versioned("peer", Path::new("/export/f"), 5, ns);
+        assert_eq!(pick(&current), at("m-fast", &fast));
+        // A size the document does not have: the next mount.
+        std::fs::write(fast.join("f"), b"123456").unwrap();
+        set_mtime(&fast.join("f"), ns);
+        assert_eq!(pick(&current), at("m-slow", &slow));
+        // Same size, another mtime: Tier 4.
+        set_mtime(&slow.join("f"), "2026-03-04T05:06:08.123456789Z");
+        assert_eq!(pick(&current), Tier::Remote);
+        // A mount with whole seconds (or 100 ns units) matches at its own
+        // resolution, and only there.
+        set_mtime(&slow.join("f"), "2026-03-04T05:06:07Z");
+        assert_eq!(pick(&current), at("m-slow", &slow));
+        set_mtime(&slow.join("f"), "2026-03-04T05:06:07.1234567Z");
+        assert_eq!(pick(&current), at("m-slow", &slow));
+        set_mtime(&slow.join("f"), "2026-03-04T05:06:06Z");
+        assert_eq!(pick(&current), Tier::Remote);
+    }
+
+    #[test]
+    fn icloud_stubs_and_dataless_files_count_as_evicted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let check = CloudPlaceholderCheck;
+        // A real file with its data: not evicted.
+        std::fs::write(dir.join("kept.pdf"), vec![7u8; 100_000]).unwrap();
+        assert_eq!(CloudPlaceholderCheck::reason(&dir.join("kept.pdf")), None);
+        // Small files may have no blocks (inline data): not judged.
+        std::fs::write(dir.join("tiny"), b"x").unwrap();
+        assert!(!check.is_evicted(&dir.join("tiny")));
+        // A stub beside the file (pre-Sonoma eviction, or mid-download).
+        std::fs::write(dir.join("old.pdf"), vec![7u8; 100_000]).unwrap();
+        std::fs::write(dir.join(".old.pdf.icloud"), b"bplist00").unwrap();
+        assert!(check.is_evicted(&dir.join("old.pdf")));
+        // Dataless: a size and no data blocks.
+        let f = std::fs::File::create(dir.join("dataless.mov")).unwrap();
+        f.set_len(5 << 20).unwrap();
+        drop(f);
+        assert!(check.is_evicted(&dir.join("dataless.mov")));
+
+        // Through tier selection: an evicted iCloud file falls through to
+        // the NFS mount of the same tree, a present one is served.
+        let (icloud, nfs) = (dir.join("icloud"), dir.join("nfs"));
+        std::fs::create_dir_all(&icloud).unwrap();
+        std::fs::create_dir_all(&nfs).unwrap();
+        for root in [&icloud, &nfs] {
+            std::fs::write(root.join("v.mov"), vec![1u8; 8192]).unwrap();
+            set_mtime(&root.join("v.mov"), DOC_MTIME);
+        }
+        let mounts = [
+            mount("m-icloud", "peer", "/export", &icloud, "icloud_local", 5),
+            mount("m-nfs", "peer", "/export", &nfs, "nfs", 1),
+        ];
+        let file = versioned("peer", Path::new("/export/v.mov"), 8192, DOC_MTIME);
+        let pick = || select_tier(&file, "me", &[], &mounts, &check).unwrap();
+        assert!(matches!(pick(), Tier::Mount { tier: 3, .. }));
+        let f = std::fs::File::create(icloud.join("v.mov")).unwrap();
+        f.set_len(8192).unwrap();
+        drop(f);
+        set_mtime(&icloud.join("v.mov"), DOC_MTIME);
+        assert_eq!(
+            pick(),
+            Tier::Mount {
+                tier: 2,
+                path: nfs.join("v.mov"),
+                mount_id: "m-nfs".into()
+            }
         );
     }
 }

@@ -12,7 +12,7 @@ use crate::block_map::{self, BlockMap};
 use crate::cache::{Cache, EntryMeta, Mode, cache_key, read_exact_at};
 use crate::error::VfsError;
 use crate::fetch::{FetchError, NodeSource, Signer, TransferClient, TransferConfig, endpoint_of};
-use crate::tier::{EvictionCheck, NeverEvicted, Tier, export_path_bytes, select_tier};
+use crate::tier::{CloudPlaceholderCheck, EvictionCheck, Tier, select_tier};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
@@ -161,7 +161,7 @@ impl Vfs {
         nodes: Arc<dyn NodeSource>,
         signer: Arc<dyn Signer>,
     ) -> Vfs {
-        Vfs::with_eviction_check(cfg, cache, nodes, signer, Arc::new(NeverEvicted))
+        Vfs::with_eviction_check(cfg, cache, nodes, signer, Arc::new(CloudPlaceholderCheck))
     }
 
     /// As [`Vfs::new`] with an iCloud eviction check for Tier 3.
@@ -249,7 +249,7 @@ impl Vfs {
                     })
                 })?;
                 endpoint_of(&node)?;
-                let key = cache_key(owner, &export_path_bytes(file)?);
+                let key = cache_key(&file.id);
                 let meta = EntryMeta {
                     key: key.clone(),
                     file_id: file.id.clone(),

@@ -7,6 +7,7 @@ mod common;
 mod corrupt;
 mod fuse;
 mod local;
+mod nonutf8;
 mod remote;
 mod throughput;
 mod tokens;
