@@ -61,6 +61,19 @@ pub enum DaemonError {
     /// The transfer-token client cannot be set up.
     #[error("transfer tokens: {0}")]
     Signer(#[from] FetchError),
+    /// The mount point is missing or not a directory (checked before
+    /// anything starts).
+    #[error(
+        "mount point {}: {why}; create it as an empty directory (mkdir -p {}) or pass another --mountpoint",
+        path.display(),
+        path.display()
+    )]
+    Mountpoint {
+        /// The mount point.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// Mounting or unmounting failed.
     #[error("{what} {}: {source}", path.display())]
     Mount {
@@ -76,6 +89,22 @@ pub enum DaemonError {
 /// Runs the mount until `shutdown` fires or the filesystem is unmounted.
 pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), DaemonError> {
     let config = mosaicfs_agent::config::Config::load(&opts.config)?;
+    // Fail before the index wait, which can be long.
+    match std::fs::metadata(&opts.mountpoint) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => {
+            return Err(DaemonError::Mountpoint {
+                path: opts.mountpoint.clone(),
+                why: "not a directory".into(),
+            });
+        }
+        Err(e) => {
+            return Err(DaemonError::Mountpoint {
+                path: opts.mountpoint.clone(),
+                why: e.to_string(),
+            });
+        }
+    }
     let node_id =
         mosaicfs_agent::node::resolve_node_id(config.node_id.as_deref(), &config.state_dir)?;
     let db = CouchClient::new(&config.couchdb)?;

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod binary;
 mod corrupt;
 mod fuse;
 mod local;
