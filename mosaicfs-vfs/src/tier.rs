@@ -489,4 +489,59 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn exact_path_bytes_are_opened_locally_and_translated_on_mounts() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let watch = tmp.path().join("watch");
+        let nfs = tmp.path().join("nfs");
+        std::fs::create_dir_all(&watch).unwrap();
+        std::fs::create_dir_all(&nfs).unwrap();
+        let (a, b) = (OsStr::from_bytes(b"x\xff"), OsStr::from_bytes(b"x\xfe"));
+        for (dir, name) in [(&watch, a), (&watch, b), (&nfs, a)] {
+            std::fs::write(dir.join(name), b"1").unwrap();
+            set_mtime(&dir.join(name), DOC_MTIME);
+        }
+        let with_bytes = |node: &str, path: &Path| {
+            let mut d = doc(node, path);
+            d.source.export_path_bytes =
+                Some(base64::engine::general_purpose::STANDARD.encode(path.as_os_str().as_bytes()));
+            d
+        };
+        let w = [watch.clone()];
+        let canon = watch.canonicalize().unwrap();
+        for name in [a, b] {
+            let t = select_tier(
+                &with_bytes("me", &watch.join(name)),
+                "me",
+                &w,
+                &[],
+                &NeverEvicted,
+            );
+            assert_eq!(t.unwrap(), Tier::Local(canon.join(name)));
+        }
+        let mounts = [mount("m", "peer", "/export", &nfs, "nfs", 1)];
+        let remote = |name: &OsStr| {
+            select_tier(
+                &with_bytes("peer", &Path::new("/export").join(name)),
+                "me",
+                &[],
+                &mounts,
+                &NeverEvicted,
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            remote(a),
+            Tier::Mount {
+                tier: 2,
+                path: nfs.join(a),
+                mount_id: "m".into()
+            }
+        );
+        // Only x\xff is on the mount: x\xfe, of the same lossy name, is not
+        // served from it.
+        assert_eq!(remote(b), Tier::Remote);
+    }
 }
