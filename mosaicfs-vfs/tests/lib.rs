@@ -8,6 +8,7 @@ mod binary;
 mod corrupt;
 mod fuse;
 mod local;
+mod mounts;
 mod nonutf8;
 mod remote;
 mod throughput;
