@@ -222,12 +222,19 @@ async fn after_losing_the_control_plane_the_agent_reconciles_and_the_documents_c
         || async { subsystem(&local, &node, "crawler").await["last_crawl_reason"] == "reconnect" },
     )
     .await;
+    // One reconnect crawl per reconnect (the monitor may see a flap under
+    // load), and no crawl for any other reason.
     let crawler = subsystem(&local, &node, "crawler").await;
-    assert_eq!(crawler["reconcile_crawls"], 1, "{crawler}");
-    assert_eq!(crawler["full_crawls"], 2, "start and reconnect: {crawler}");
+    let reconciles = crawler["reconcile_crawls"].as_u64().unwrap();
+    assert!(reconciles >= 1, "{crawler}");
+    assert_eq!(
+        crawler["full_crawls"],
+        1 + reconciles,
+        "start + reconnects: {crawler}"
+    );
     assert_eq!(
         subsystem(&local, &node, "replication").await["reconnects"],
-        1
+        reconciles
     );
 
     shutdown.cancel();
