@@ -78,6 +78,11 @@ else
     TREE=90000 SMALL=10000 BIG_MIB=1024 NAMES=500000 EXTRA=400000 RFILES=500000
     R7_MIB=1024 R8_MIB=4096 R8_READS=200
 fi
+# Overrides for profiling runs: BENCH_R7_MIB, BENCH_R8_MIB. With
+# BENCH_PERF_DIR set, row 7's first read runs under `perf record -g` of the
+# reader's VFS daemon and of the owner agent (vfs.data, owner.data there).
+R7_MIB="${BENCH_R7_MIB:-$R7_MIB}"
+R8_MIB="${BENCH_R8_MIB:-$R8_MIB}"
 FILES=$((TREE + SMALL))
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
 BIN="$TARGET_DIR/release"
@@ -593,7 +598,17 @@ EOF
     ng_s="$(echo "$ng_med" | awk '{ print $1 }')"
     ng_ttfb="$(echo "$ng_med" | awk '{ printf "%.2f", $2 * 1000 }')"
     [ "$(echo "$ng_med" | awk '{ print $3 }')" = "$bytes" ] || die "nginx sent $(echo "$ng_med" | awk '{ print $3 }') of $bytes bytes"
+    local perf_pids=()
+    if [ -n "${BENCH_PERF_DIR:-}" ]; then
+        mkdir -p "$BENCH_PERF_DIR"
+        perf record -g -o "$BENCH_PERF_DIR/vfs.data" -p "$VFS_PID" >/dev/null 2>&1 &
+        perf_pids+=($!)
+        perf record -g -o "$BENCH_PERF_DIR/owner.data" -p "$OWNER_PID" >/dev/null 2>&1 &
+        perf_pids+=($!)
+        sleep 1
+    fi
     out="$("$BIN/mosaicfs-remote-bench" seq --path "$MNT/remote/r7.bin")"
+    for i in "${perf_pids[@]}"; do kill -INT "$i"; wait "$i" || true; done
     echo "$out; nginx runs (total s, ttfb s, bytes): ${ng[*]}"
     [ "$(echo "$out" | sed -n 's/.*bytes=\([0-9]*\).*/\1/p')" = "$bytes" ] || die "short read through the mount: $out"
     ours_mbs="$(echo "$out" | sed -n 's/.*mb_s=\([0-9.]*\).*/\1/p')"
