@@ -374,8 +374,9 @@ fn hv(s: &str) -> HeaderValue {
 /// that shrinks mid-stream ends the body with an error, so no trailer is
 /// sent and the receiver discards the transfer.
 ///
-/// Each frame is one positional read on the blocking pool straight into the
-/// frame's buffer (tokio's `File` would read into its own buffer and copy).
+/// Each frame is one read on the blocking pool straight into the frame's
+/// buffer, which is not zeroed first (tokio's `File` would read into its own
+/// buffer and copy).
 fn frames(
     f: std::fs::File,
     start: u64,
@@ -383,14 +384,14 @@ fn frames(
     trailer: bool,
 ) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + 'static {
     struct S {
-        f: Arc<std::fs::File>,
+        f: Option<std::fs::File>,
         pos: u64,
         left: u64,
         hash: Option<Sha256>,
         done: bool,
     }
     let init = S {
-        f: Arc::new(f),
+        f: Some(f),
         pos: start,
         left: len,
         hash: trailer.then(Sha256::new),
@@ -408,24 +409,21 @@ fn frames(
             trailers.insert("digest", hv(&format!("sha-256={b64}")));
             return Some((Ok(Frame::trailers(trailers)), s));
         }
-        let (f, pos, want) = (s.f.clone(), s.pos, CHUNK.min(s.left as usize));
+        let (f, pos, want) = (s.f.take()?, s.pos, CHUNK.min(s.left as usize));
         let read = tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::FileExt;
-            let mut buf = vec![0u8; want];
-            let mut n = 0;
-            while n < want {
-                match f.read_at(&mut buf[n..], pos + n as u64) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            buf.truncate(n);
-            Ok(buf)
+            use std::io::{Read, Seek};
+            let mut f = f;
+            f.seek(std::io::SeekFrom::Start(pos))?;
+            let mut buf = Vec::with_capacity(want);
+            (&mut f).take(want as u64).read_to_end(&mut buf)?;
+            Ok((f, buf))
         })
         .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        .map(|(f, buf)| {
+            s.f = Some(f);
+            buf
+        });
         match read.map(|b| (b.len(), b)) {
             Ok((0, _)) => {
                 s.done = true;

@@ -44,6 +44,10 @@ const WRITE_BATCH: usize = 1 << 20;
 pub const PERSIST_EVERY: u64 = 16 << 20;
 /// Failed requests remembered for their waiters.
 const KEEP_FAILURES: usize = 32;
+/// The most recently written bytes of an entry are also kept in memory, up
+/// to this much, and reads of them are served from there (a streaming
+/// reader reads what just arrived: no `pread`, no blocking-pool hop).
+const RECENT_BYTES: usize = 16 << 20;
 
 /// The in-memory state of one open block-mode entry.
 pub(crate) struct BlockState {
@@ -51,6 +55,9 @@ pub(crate) struct BlockState {
     notify: tokio::sync::Notify,
     /// The content file: sparse (read-write) or, for a full entry, complete.
     file: Arc<std::fs::File>,
+    /// Recently written body frames `(offset, bytes)`, oldest first, at
+    /// most [`RECENT_BYTES`] in all; the same bytes as in the file.
+    recent: Mutex<Recent>,
     size: u64,
     mtime: String,
 }
@@ -66,6 +73,45 @@ struct St {
     seq_start: u64,
     streak: u32,
     window: u64,
+}
+
+#[derive(Default)]
+struct Recent {
+    frames: std::collections::VecDeque<(u64, Bytes)>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn push(&mut self, mut offset: u64, frames: &[Bytes]) {
+        for f in frames {
+            self.bytes += f.len();
+            self.frames.push_back((offset, f.clone()));
+            offset += f.len() as u64;
+        }
+        while self.bytes > RECENT_BYTES {
+            match self.frames.pop_front() {
+                Some((_, f)) => self.bytes -= f.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// `want` copied out of the frames, if they hold all of it.
+    fn get(&self, want: &Range<u64>) -> Option<Bytes> {
+        let mut out = Vec::with_capacity((want.end - want.start) as usize);
+        let mut pos = want.start;
+        while pos < want.end {
+            let (off, f) = self
+                .frames
+                .iter()
+                .find(|(o, f)| *o <= pos && pos < *o + f.len() as u64)?;
+            let from = (pos - off) as usize;
+            let to = ((want.end - off) as usize).min(f.len());
+            out.extend_from_slice(&f[from..to]);
+            pos = off + to as u64;
+        }
+        Some(Bytes::from(out))
+    }
 }
 
 struct Pending {
@@ -282,6 +328,7 @@ impl BlockRead<'_> {
             }),
             notify: tokio::sync::Notify::new(),
             file: Arc::new(file),
+            recent: Mutex::default(),
             size: self.meta.size,
             mtime: self.meta.mtime.clone(),
         });
@@ -351,12 +398,18 @@ impl BlockRead<'_> {
                 return Err(e.clone());
             }
         }
-        let file = state.file.clone();
-        let len = (want.end - want.start) as usize;
-        let bytes = tokio::task::spawn_blocking(move || read_exact_at(&file, want.start, len))
-            .await
-            .map_err(|e| VfsError::Io(format!("blocking task: {e}")))?
-            .map_err(|e| VfsError::local("read the cache file", e))?;
+        let recent = lock(&state.recent).get(&want);
+        let bytes = match recent {
+            Some(b) => b,
+            None => {
+                let file = state.file.clone();
+                let len = (want.end - want.start) as usize;
+                tokio::task::spawn_blocking(move || read_exact_at(&file, want.start, len))
+                    .await
+                    .map_err(|e| VfsError::Io(format!("blocking task: {e}")))?
+                    .map_err(|e| VfsError::local("read the cache file", e))?
+            }
+        };
         self.cache.touch(&self.meta.key).await?;
         Ok(Outcome::Data(bytes))
     }
@@ -421,18 +474,19 @@ async fn fetch_into(
         async move {
             let f = state.file.clone();
             let len: u64 = frames.iter().map(|b| b.len() as u64).sum();
-            tokio::task::spawn_blocking(move || {
+            let frames = tokio::task::spawn_blocking(move || {
                 use std::os::unix::fs::FileExt;
                 let mut at = offset;
                 for b in &frames {
                     f.write_all_at(b, at)?;
                     at += b.len() as u64;
                 }
-                Ok::<_, std::io::Error>(())
+                Ok::<_, std::io::Error>(frames)
             })
             .await
             .map_err(|e| FetchError::Local(Arc::new(std::io::Error::other(e.to_string()))))?
             .map_err(|e| FetchError::Local(Arc::new(e)))?;
+            lock(&state.recent).push(offset, &frames);
             let end = offset + len;
             // The last batch is recorded before its readers are woken, so a
             // reader that got its bytes finds them in index.db too.
@@ -516,6 +570,24 @@ mod tests {
         // fetched again.
         let cut = map(&[0..150]);
         assert_eq!(plan(&cut, &[], 120..180, 100, 1000), [150..200]);
+    }
+
+    #[test]
+    fn recent_frames_serve_reads_they_cover_and_forget_the_oldest() {
+        let mut r = Recent::default();
+        r.push(
+            100,
+            &[Bytes::from_static(b"abc"), Bytes::from_static(b"def")],
+        );
+        r.push(0, &[Bytes::from_static(b"xy")]);
+        assert_eq!(r.get(&(101..105)).as_deref(), Some(&b"bcde"[..]));
+        assert_eq!(r.get(&(0..2)).as_deref(), Some(&b"xy"[..]));
+        assert!(r.get(&(104..107)).is_none(), "107 was never written");
+        assert!(r.get(&(1..3)).is_none());
+        r.push(200, &[Bytes::from(vec![7u8; RECENT_BYTES])]);
+        assert!(r.get(&(100..101)).is_none(), "the oldest frames went");
+        assert_eq!(r.get(&(200..203)).as_deref(), Some(&[7u8, 7, 7][..]));
+        assert_eq!(r.bytes, RECENT_BYTES);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub const TRANSFER_ROUTE: &str = "/api/agent/transfer/";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default wait for the response head or for the next piece of the body.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest socket read of a transfer response.
+const RECV_BUFFER: usize = 2 << 20;
 /// Attempts for an agent-to-agent transfer (docs/architecture.md, *Retry*).
 pub const TRANSFER_ATTEMPTS: u32 = 5;
 
@@ -500,7 +502,11 @@ impl TransferClient {
             source: Arc::new(e),
         })?;
         let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        // Large socket reads: fewer `recv` calls and larger body frames
+        // (hyper's adaptive buffer stops at about 400 KiB).
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(RECV_BUFFER)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| FetchError::Http(Arc::new(e)))?;
         // The connection task ends with the response body (or the error).
