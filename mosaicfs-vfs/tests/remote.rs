@@ -349,3 +349,36 @@ async fn a_peer_that_dies_mid_transfer_gives_eio_within_the_retry_time() {
     assert_eq!(err.errno(), Errno::Io);
     println!("peer died mid-transfer: EIO after {took:?}");
 }
+
+#[tokio::test]
+async fn a_peer_that_dies_mid_range_gives_eio_to_block_mode_readers() {
+    let f = Fixture::new(ProxyOpts {
+        die_after_bytes: Some(300_000),
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = f.config();
+    cfg.full_file_threshold = 1 << 20;
+    let data = content(4_000_000, 13);
+    let doc = f.add_file("dies-block.bin", &data).await;
+    let vfs = f.vfs(cfg, f.cache_config()).await;
+    let start = Instant::now();
+    // Two readers of the same block: one request, both get the error.
+    let (a, b) = tokio::join!(vfs.read(&doc, 0, 100_000), vfs.read(&doc, 500_000, 1000));
+    let took = start.elapsed();
+    for r in [a, b] {
+        assert_eq!(r.unwrap_err().errno(), Errno::Io);
+    }
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(f.proxy.count(), 1, "later attempts find the port closed");
+    // Nothing arrived in full batches: nothing is recorded as present.
+    let present: u64 = vfs
+        .cache()
+        .entries()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.block_map.present_bytes())
+        .sum();
+    assert_eq!(present, 0);
+}
