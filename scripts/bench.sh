@@ -29,12 +29,15 @@
 #                  transfer endpoint) holding R7 and R8 MiB files, a release
 #                  mosaicfs-server issuing transfer tokens, and the VFS of a
 #                  second node mounting them (Tier 4 over loopback HTTP).
-#                  (7) first read of the R7 file through the mount
+#                  (7a) first read of the R7 file through the mount
 #                  (throughput, time to first byte) vs `curl` of the same
 #                  file from nginx (Debian package, own prefix and conf, on
-#                  loopback, sendfile), source page cache warm for both; then
-#                  the second read from the VFS cache with cold page caches
-#                  vs `cat` of the source, cold;
+#                  loopback, sendfile), source page cache warm for both;
+#                  three alternating rounds, a fresh VFS cache each, medians;
+#                  (7b) the second read from the VFS cache with cold page
+#                  caches vs `cat` of the source, cold; (7c) a read with the
+#                  cache file in the page cache: the FUSE read path alone,
+#                  which bounds 7a;
 #                  (8) R8_READS random 1 MiB reads of the R8 file (block
 #                  mode) p95; then, on a fresh cache, a video player's
 #                  viewing pattern (mosaicfs-remote-bench view: probe head
@@ -48,6 +51,9 @@
 #   target/benchmarks-quick.md (--quick), or to --out FILE.
 #   Cold reads drop the page cache (echo 3 > /proc/sys/vm/drop_caches; root).
 #   --keep leaves the temporary directory and prints its path.
+#   Environment: BENCH_R7_MIB, BENCH_R8_MIB override the remote sizes;
+#   BENCH_PERF_DIR=DIR records `perf record -g` of the reader's VFS daemon
+#   and the owner agent during 7a's last round (DIR/vfs.data, owner.data).
 set -euo pipefail
 
 SCRIPT_NAME=bench.sh
@@ -78,9 +84,6 @@ else
     TREE=90000 SMALL=10000 BIG_MIB=1024 NAMES=500000 EXTRA=400000 RFILES=500000
     R7_MIB=1024 R8_MIB=4096 R8_READS=200
 fi
-# Overrides for profiling runs: BENCH_R7_MIB, BENCH_R8_MIB. With
-# BENCH_PERF_DIR set, row 7's first read runs under `perf record -g` of the
-# reader's VFS daemon and of the owner agent (vfs.data, owner.data there).
 R7_MIB="${BENCH_R7_MIB:-$R7_MIB}"
 R8_MIB="${BENCH_R8_MIB:-$R8_MIB}"
 FILES=$((TREE + SMALL))
