@@ -3,7 +3,7 @@
 # benchmark prints one "RESULT" line and adds a row (what | ours | anchor
 # measured in the same run | ratio | target) to the results table.
 #
-#   bench.sh [--quick] [--keep] [--out FILE] [local] [search] [replicate] [readdir]
+#   bench.sh [--quick] [--keep] [--out FILE] [local] [search] [replicate] [readdir] [remote]
 #       local      (1) initial crawl of FILES generated files (mosaicfs-agent
 #                  crawl, release) vs raw _bulk_docs ingest of FILES prebuilt
 #                  documents in batches of 200, one request in flight (as the
@@ -25,13 +25,35 @@
 #       readdir    (3) seeds RFILES documents over 5 nodes, starts a release
 #                  mosaicfs-server, measures GET /api/vfs over 10 mount sources
 #                  uncached and cached (mosaicfs-readdir-bench).
+#       remote     two nodes on this machine: an owner agent (`run`, with its
+#                  transfer endpoint) holding R7 and R8 MiB files, a release
+#                  mosaicfs-server issuing transfer tokens, and the VFS of a
+#                  second node mounting them (Tier 4 over loopback HTTP).
+#                  (7a) first read of the R7 file through the mount
+#                  (throughput, time to first byte) vs `curl` of the same
+#                  file from nginx (Debian package, own prefix and conf, on
+#                  loopback, sendfile), source page cache warm for both;
+#                  three alternating rounds, a fresh VFS cache each, medians;
+#                  (7b) the second read from the VFS cache with cold page
+#                  caches vs `cat` of the source, cold; (7c) a read with the
+#                  cache file in the page cache: the FUSE read path alone,
+#                  which bounds 7a;
+#                  (8) R8_READS random 1 MiB reads of the R8 file (block
+#                  mode) p95; then, on a fresh cache, a video player's
+#                  viewing pattern (mosaicfs-remote-bench view: probe head
+#                  and tail, play, 4 forward seeks, 1 back into watched and 1
+#                  into unwatched data) and the block map's interval count.
 #   Full sizes: FILES 100,000 (90,000 tree + 10,000 small), BIG 1 GiB,
-#   NAMES 500,000, EXTRA 400,000, RFILES 500,000. --quick: FILES 5,000,
-#   BIG 64 MiB, NAMES 20,000, EXTRA 15,000, RFILES 20,000.
+#   NAMES 500,000, EXTRA 400,000, RFILES 500,000, R7 1024, R8 4096,
+#   R8_READS 200. --quick: FILES 5,000, BIG 64 MiB, NAMES 20,000,
+#   EXTRA 15,000, RFILES 20,000, R7 64, R8 256, R8_READS 50.
 #   The table goes to docs/benchmarks.md (full run) or
 #   target/benchmarks-quick.md (--quick), or to --out FILE.
 #   Cold reads drop the page cache (echo 3 > /proc/sys/vm/drop_caches; root).
 #   --keep leaves the temporary directory and prints its path.
+#   Environment: BENCH_R7_MIB, BENCH_R8_MIB override the remote sizes;
+#   BENCH_PERF_DIR=DIR records `perf record -g` of the reader's VFS daemon
+#   and the owner agent during 7a's last round (DIR/vfs.data, owner.data).
 set -euo pipefail
 
 SCRIPT_NAME=bench.sh
@@ -47,19 +69,23 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --keep) KEEP=1 ;;
         --out) OUT="$2"; shift ;;
-        local | search | replicate | readdir) WHAT+=("$1") ;;
+        local | search | replicate | readdir | remote) WHAT+=("$1") ;;
         -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
 done
-[ "${#WHAT[@]}" -eq 0 ] && WHAT=(local search replicate readdir)
+[ "${#WHAT[@]}" -eq 0 ] && WHAT=(local search replicate readdir remote)
 
 if [ "$QUICK" -eq 1 ]; then
     TREE=3000 SMALL=2000 BIG_MIB=64 NAMES=20000 EXTRA=15000 RFILES=20000
+    R7_MIB=64 R8_MIB=256 R8_READS=50
 else
     TREE=90000 SMALL=10000 BIG_MIB=1024 NAMES=500000 EXTRA=400000 RFILES=500000
+    R7_MIB=1024 R8_MIB=4096 R8_READS=200
 fi
+R7_MIB="${BENCH_R7_MIB:-$R7_MIB}"
+R8_MIB="${BENCH_R8_MIB:-$R8_MIB}"
 FILES=$((TREE + SMALL))
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
 BIN="$TARGET_DIR/release"
@@ -70,6 +96,8 @@ fi
 WORK="$(mktemp -d /tmp/mosaicfs-bench.XXXXXX)"
 SERVER_PID=""
 VFS_PID=""
+OWNER_PID=""
+NGINX_PID=""
 MNT="$WORK/mnt"
 COUCH_URL=""
 COUCH_USER="admin"
@@ -77,6 +105,8 @@ COUCH_PW=benchpw
 cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait_for_pid_exit "$SERVER_PID" 10 || true
     stop_vfs
+    [ -n "$OWNER_PID" ] && kill "$OWNER_PID" 2>/dev/null && wait_for_pid_exit "$OWNER_PID" 15 || true
+    [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait_for_pid_exit "$NGINX_PID" 10 || true
     "$REPO_ROOT/scripts/couchdb.sh" stop --dir "$WORK/couch" >/dev/null 2>&1 || true
     if [ "$KEEP" -eq 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -122,7 +152,7 @@ measure; nothing here is asserted by a test. Rerun with \`scripts/bench.sh\`
 - Commit: $commit
 - Sizes: crawl $FILES files ($TREE in a nested tree + $SMALL small files),
   read $BIG_MIB MiB, search $NAMES names, VFS index $FILES crawled + $EXTRA seeded documents,
-  readdir $RFILES documents
+  readdir $RFILES documents, remote reads $R7_MIB MiB and $R8_MIB MiB ($R8_READS random reads)
 
 | # | what | ours | anchor (same run) | ratio | target |
 |---|---|---|---|---|---|
@@ -389,6 +419,264 @@ bench_readdir() {
     c="$(echo "$out" | grep '^readdir cached:' | sed -n 's/.*client p50=[0-9.]*ms p95=\([0-9.]*\)ms.*server p50=[0-9.]*ms p95=\([0-9.]*\)ms.*/client \1 ms, server \2 ms/p')"
     row 3a "readdir p95, 10 mount sources over $RFILES documents, uncached (GET /api/vfs)" "$u" "—" "—" "p95 < 20 ms"
     row 3b "readdir p95, same, cached" "$c" "—" "—" "p95 < 1 ms"
+    kill "$SERVER_PID" 2>/dev/null && wait_for_pid_exit "$SERVER_PID" 10 || true
+    SERVER_PID=""
+}
+
+# The `remote` section (rows 7 and 8): two nodes on this machine.
+RKEY=MOSAICFS_00000000000000BE
+RSECRET="bench-remote-secret-$RANDOM$RANDOM"
+RSRC="$WORK/remote-src"
+OWNER=bench-owner
+READER=bench-reader
+READER_CONFIG="$WORK/reader.toml"
+
+# couch_put DB DOC_ID JSON: create or overwrite one document.
+couch_put() {
+    local id rev url
+    id="$(jq -rn --arg v "$2" '$v | @uri')"
+    url="$COUCH_URL/$1/$id"
+    rev="$(curl -sf -u "$COUCH_USER:$COUCH_PW" "$url" | jq -r '._rev // empty' || true)"
+    curl -sf -u "$COUCH_USER:$COUCH_PW" -H 'Content-Type: application/json' -X PUT "$url" \
+        -d "$(echo "$3" | jq --arg r "$rev" 'if $r == "" then . else . + {_rev: $r} end')" >/dev/null
+}
+
+# replicate_once SRC DST: one-shot replication between databases of the bench CouchDB.
+replicate_once() {
+    local auth
+    auth="$(couch_auth_url)"
+    curl -sf -u "$COUCH_USER:$COUCH_PW" -H 'Content-Type: application/json' -X POST \
+        "$COUCH_URL/_replicate" \
+        -d "{\"source\":\"$auth/$1\",\"target\":\"$auth/$2\",\"create_target\":true}" >/dev/null
+}
+
+# file_id_of DB NAME: the id of the active file document called NAME.
+file_id_of() {
+    curl -sf -u "$COUCH_USER:$COUCH_PW" \
+        "$COUCH_URL/$1/_all_docs?include_docs=true&startkey=%22file%3A%3A%22&endkey=%22file%3A%3A%EF%BF%B0%22" \
+        | jq -r --arg n "$2" '[.rows[].doc | select(.name == $n and .status == "active") | ._id][0] // empty'
+}
+
+# mount_reader CACHE_DIR: mounts the reader node's VFS; waits for /remote.
+mount_reader() {
+    mkdir -p "$MNT"
+    RUST_LOG=warn MOSAICFS_LOG=warn "$BIN/mosaicfs-vfs" mount --config "$READER_CONFIG" --mountpoint "$MNT" \
+        --cache-dir "$1" >>"$WORK/reader-vfs.log" 2>&1 &
+    VFS_PID=$!
+    local deadline=$((SECONDS + 120))
+    until [ -f "$MNT/remote/r8.bin" ]; do
+        kill -0 "$VFS_PID" 2>/dev/null || die "mosaicfs-vfs (reader) exited: $(tail -5 "$WORK/reader-vfs.log")"
+        [ "$SECONDS" -lt "$deadline" ] || die "the reader's mount did not show /remote/r8.bin"
+        sleep 0.2
+    done
+}
+
+start_nginx() {
+    local ng="$WORK/nginx" port
+    port="$(free_port)"
+    mkdir -p "$ng/tmp"
+    cat >"$ng/nginx.conf" <<EOF
+worker_processes 1;
+pid $ng/nginx.pid;
+error_log $ng/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    default_type application/octet-stream;
+    client_body_temp_path $ng/tmp/body;
+    proxy_temp_path $ng/tmp/proxy;
+    fastcgi_temp_path $ng/tmp/fastcgi;
+    uwsgi_temp_path $ng/tmp/uwsgi;
+    scgi_temp_path $ng/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        root $RSRC;
+    }
+}
+EOF
+    nginx -p "$ng" -c "$ng/nginx.conf" -e "$ng/error.log" -g 'daemon off;' >"$ng/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    local deadline=$((SECONDS + 20))
+    until curl -sf -o /dev/null -r 0-0 "http://127.0.0.1:$port/r7.bin"; do
+        kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited: $(tail -5 "$ng/error.log" "$ng/stdout.log")"
+        [ "$SECONDS" -lt "$deadline" ] || die "nginx did not serve r7.bin"
+        sleep 0.1
+    done
+    NGINX_URL="http://127.0.0.1:$port"
+}
+
+bench_remote() {
+    ensure_couch
+    need_apt nginx
+    need_cmd nginx
+    # nginx's workers run as an unprivileged user: they must reach the files.
+    chmod 755 "$WORK"
+    mkdir -p "$RSRC" "$WORK/owner-state" "$WORK/reader-state" "$WORK/reader-watch"
+    log "writing the remote files ($R7_MIB MiB and $R8_MIB MiB)..."
+    head -c "$((R7_MIB * 1048576))" /dev/urandom >"$RSRC/r7.bin"
+    head -c "$((R8_MIB * 1048576))" /dev/urandom >"$RSRC/r8.bin"
+
+    # The control plane: issues the transfer tokens the reader's VFS sends.
+    local sport fp
+    sport="$(free_port)"
+    MOSAICFS_LOG=warn "$BIN/mosaicfs-server" --listen "127.0.0.1:$sport" --data-dir "$WORK/rserver" \
+        --couchdb-url "$COUCH_URL" --couchdb-database control --couchdb-user "$COUCH_USER" \
+        --couchdb-password "$COUCH_PW" --bootstrap-credential "$RKEY:$RSECRET" >"$WORK/rserver.log" 2>&1 &
+    SERVER_PID=$!
+    local deadline=$((SECONDS + 60))
+    until [ -f "$WORK/rserver/tls-cert.pem" ] && fp="$(curl -sf --cacert "$WORK/rserver/tls-cert.pem" \
+        "https://127.0.0.1:$sport/health" | jq -r '.tls_fingerprint // empty')" && [ -n "$fp" ]; do
+        kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited: $(tail -5 "$WORK/rserver.log")"
+        [ "$SECONDS" -lt "$deadline" ] || die "the server did not start"
+        sleep 0.2
+    done
+
+    # The owner: an agent with its transfer endpoint, crawling RSRC into its
+    # own database (and pushing to the control plane's).
+    local tport
+    tport="$(free_port)"
+    cat >"$WORK/owner.toml" <<EOF
+control_plane_url = "https://127.0.0.1:$sport"
+control_plane_fingerprint = "$fp"
+access_key_id = "$RKEY"
+secret_key = "$RSECRET"
+watch_paths = ["$RSRC"]
+state_dir = "$WORK/owner-state"
+node_id = "$OWNER"
+
+[couchdb]
+url = "$COUCH_URL"
+database = "owner"
+username = "$COUCH_USER"
+password = "$COUCH_PW"
+
+[replication]
+url = "$COUCH_URL"
+database = "control"
+username = "$COUCH_USER"
+password = "$COUCH_PW"
+
+[transfer]
+listen = "127.0.0.1:$tport"
+EOF
+    # The reader shares the credential (one key signs both nodes' requests;
+    # the owner still checks a token per file).
+    sed -e "s#^watch_paths = .*#watch_paths = [\"$WORK/reader-watch\"]#" \
+        -e "s#^state_dir = .*#state_dir = \"$WORK/reader-state\"#" \
+        -e "s#^node_id = .*#node_id = \"$READER\"#" \
+        -e 's#^database = "owner"#database = "reader"#' \
+        -e '/^\[transfer\]/,$d' "$WORK/owner.toml" >"$READER_CONFIG"
+    MOSAICFS_LOG=warn "$BIN/mosaicfs-agent" --config "$WORK/owner.toml" run >"$WORK/owner.log" 2>&1 &
+    OWNER_PID=$!
+    local r7id="" r8id=""
+    deadline=$((SECONDS + 120))
+    until [ -n "$r7id" ] && [ -n "$r8id" ]; do
+        kill -0 "$OWNER_PID" 2>/dev/null || die "the owner agent exited: $(tail -5 "$WORK/owner.log")"
+        [ "$SECONDS" -lt "$deadline" ] || die "the owner agent did not index r7.bin and r8.bin"
+        sleep 0.3
+        r7id="$(file_id_of owner r7.bin || true)"
+        r8id="$(file_id_of owner r8.bin || true)"
+    done
+    # What replication would bring: the documents reach the control plane
+    # and the reader's replica; the reader's node is registered to the key.
+    replicate_once owner control
+    replicate_once owner reader
+    couch_put control "node::$READER" "{\"type\":\"node\",\"node_id\":\"$READER\",\"friendly_name\":\"bench reader\",\"status\":\"online\",\"access_key_id\":\"$RKEY\"}"
+    "$BIN/mosaicfs-bench-util" vdir --url "$COUCH_URL" --database reader --username "$COUCH_USER" \
+        --password "$COUCH_PW" --path /remote --node "$OWNER" --export "$RSRC" >&2
+    start_nginx
+    log "mounting the reader's VFS..."
+    mount_reader "$WORK/rcache"
+
+    # (7) first read through the mount vs curl from nginx, source warm;
+    # three rounds, each a fresh VFS cache, alternating with nginx so both
+    # see the same machine; medians by throughput.
+    local bytes=$((R7_MIB * 1048576)) out ours=() ng=() i perf_pids=()
+    cat "$RSRC/r7.bin" >/dev/null
+    stop_vfs
+    for i in 1 2 3; do
+        ng+=("$(curl -sf -o /dev/null -w '%{time_total} %{time_starttransfer} %{size_download}' "$NGINX_URL/r7.bin")")
+        [ "$i" -gt 1 ] && rm -rf "$WORK/rcache"
+        mount_reader "$WORK/rcache"
+        if [ -n "${BENCH_PERF_DIR:-}" ] && [ "$i" -eq 3 ]; then
+            mkdir -p "$BENCH_PERF_DIR"
+            perf record -g -o "$BENCH_PERF_DIR/vfs.data" -p "$VFS_PID" >/dev/null 2>&1 &
+            perf_pids+=($!)
+            perf record -g -o "$BENCH_PERF_DIR/owner.data" -p "$OWNER_PID" >/dev/null 2>&1 &
+            perf_pids+=($!)
+            sleep 1
+        fi
+        out="$("$BIN/mosaicfs-remote-bench" seq --path "$MNT/remote/r7.bin")"
+        for p in "${perf_pids[@]}"; do kill -INT "$p"; wait "$p" || true; done
+        perf_pids=()
+        echo "round $i: ours $out; nginx (total s, ttfb s, bytes) ${ng[-1]}"
+        [ "$(echo "$out" | sed -n 's/.*bytes=\([0-9]*\).*/\1/p')" = "$bytes" ] || die "short read through the mount: $out"
+        [ "$(echo "${ng[-1]}" | awk '{ print $3 }')" = "$bytes" ] || die "nginx sent ${ng[-1]}"
+        ours+=("$(echo "$out" | sed -n 's/.*ttfb_ms=\([0-9.]*\).*mb_s=\([0-9.]*\).*/\2 \1/p')")
+        [ "$i" -lt 3 ] && stop_vfs
+    done
+    local ours_med ng_med ng_mbs
+    ours_med="$(printf '%s\n' "${ours[@]}" | sort -g | sed -n 2p)"
+    ng_med="$(printf '%s\n' "${ng[@]}" | sort -g | sed -n 2p)"
+    ng_mbs="$(calc "int($bytes / $(echo "$ng_med" | awk '{ print $1 }') / 1e6)")"
+    row 7a "first read of a $R7_MIB MiB file on another node (Tier 4, loopback HTTP), MB/s and time to first byte" \
+        "$(echo "$ours_med" | awk '{ print $1 }') MB/s, TTFB $(echo "$ours_med" | awk '{ print $2 }') ms (median of 3, fresh cache each)" \
+        "$ng_mbs MB/s, TTFB $(echo "$ng_med" | awk '{ printf "%.2f", $2 * 1000 }') ms (curl ← nginx sendfile, median of 3)" \
+        "$(calc "int(100 * $(echo "$ours_med" | awk '{ print $1 }') / $ng_mbs)") %" "≥ 80 %"
+    if cmp -s "$MNT/remote/r7.bin" "$RSRC/r7.bin"; then echo "r7.bin through the mount equals the source"; else die "r7.bin differs through the mount"; fi
+
+    # (8) random 1 MiB reads in block mode, source warm.
+    cat "$RSRC/r8.bin" >/dev/null
+    out="$("$BIN/mosaicfs-remote-bench" random --path "$MNT/remote/r8.bin" --reads "$R8_READS" --size 1048576)"
+    echo "$out"
+    local p95 p50
+    p95="$(echo "$out" | sed -n 's/.*p95_ms=\([0-9.]*\).*/\1/p')"
+    p50="$(echo "$out" | sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p')"
+    row 8a "$R8_READS random 1 MiB reads of a $R8_MIB MiB remote file (block mode), p95" \
+        "p95 $p95 ms (p50 $p50 ms)" "—" "—" "p95 < 50 ms"
+
+    # (8) a viewing pattern on a fresh cache, then the interval count.
+    stop_vfs
+    mount_reader "$WORK/rcache-view"
+    out="$("$BIN/mosaicfs-remote-bench" view --path "$MNT/remote/r8.bin" --scale "$(calc "$R8_MIB / 4096")")"
+    echo "$out"
+    local iv
+    iv="$("$BIN/mosaicfs-remote-bench" intervals --index-db "$WORK/rcache-view/index.db" --file-id "$r8id")"
+    echo "$iv"
+    row 8b "block-map intervals after a viewing pattern on the $R8_MIB MiB file (probe head+tail, play, 4 seeks ahead, 1 back, 1 ahead)" \
+        "$(echo "$iv" | sed -n 's/.*count=\([0-9]*\).*/\1/p') intervals (first frame $(echo "$out" | sed -n 's/.*ttff_ms=\([0-9.]*\).*/\1/p') ms, slowest seek $(echo "$out" | sed -n 's/.*seek_max_ms=\([0-9.]*\).*/\1/p') ms)" \
+        "—" "—" "< 20"
+    stop_vfs
+
+    # (7b) the second read, from the VFS cache, cold page caches, vs cat cold.
+    mount_reader "$WORK/rcache"
+    local cold=1 direct
+    drop_caches || cold=0
+    out="$("$BIN/mosaicfs-remote-bench" seq --path "$MNT/remote/r7.bin")"
+    echo "$out (second read)"
+    ours_mbs="$(echo "$out" | sed -n 's/.*mb_s=\([0-9.]*\).*/\1/p')"
+    [ "$cold" -eq 1 ] && drop_caches
+    direct="$(time_cmd cat "$RSRC/r7.bin")"
+    row 7b "second read of the same file (from the VFS cache$([ "$cold" -eq 1 ] && echo ', cold page cache'))" \
+        "$ours_mbs MB/s" "$(calc "int($bytes / $direct / 1e6)") MB/s (cat of the source$([ "$cold" -eq 1 ] && echo ', cold'))" \
+        "$(calc "int(100 * $ours_mbs * $direct * 1e6 / $bytes)") %" "report"
+    # (7c) the same once more with the cache file in the page cache: the
+    # daemon's read path without network or disk, i.e. what bounds row 7a.
+    stop_vfs
+    mount_reader "$WORK/rcache"
+    cat "$WORK"/rcache/files/*/* >/dev/null
+    out="$("$BIN/mosaicfs-remote-bench" seq --path "$MNT/remote/r7.bin")"
+    echo "$out (third read, cache file in the page cache)"
+    ours_mbs="$(echo "$out" | sed -n 's/.*mb_s=\([0-9.]*\).*/\1/p')"
+    row 7c "read of the cached file, its cache file in the page cache (the FUSE read path alone: bounds 7a)" \
+        "$ours_mbs MB/s" "$ng_mbs MB/s (nginx, 7a)" "$(calc "int(100 * $ours_mbs / $ng_mbs)") %" "report"
+    stop_vfs
+    kill "$NGINX_PID" 2>/dev/null && wait_for_pid_exit "$NGINX_PID" 10 || true
+    NGINX_PID=""
+    kill "$OWNER_PID" 2>/dev/null && wait_for_pid_exit "$OWNER_PID" 15 || true
+    OWNER_PID=""
     kill "$SERVER_PID" 2>/dev/null && wait_for_pid_exit "$SERVER_PID" 10 || true
     SERVER_PID=""
 }

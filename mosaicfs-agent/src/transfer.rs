@@ -34,12 +34,12 @@ use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Read size while streaming.
-const CHUNK: usize = 256 * 1024;
+/// Read size while streaming: one blocking-pool hop and one body frame per
+/// MiB.
+const CHUNK: usize = 1 << 20;
 /// The route.
 pub const TRANSFER_PATH: &str = "/api/agent/transfer/{file_id}";
 
@@ -300,7 +300,7 @@ async fn transfer(
             format!("file {file_id} is outside this node's watch paths"),
         );
     }
-    let mut f = match tokio::fs::File::open(&canonical).await {
+    let f = match tokio::fs::File::open(&canonical).await {
         Ok(f) => f,
         Err(_) => return not_found("cannot be opened (stale)".into()),
     };
@@ -324,11 +324,13 @@ async fn transfer(
         )
             .into_response(),
         RangeRequest::Partial { start, end } => {
-            if f.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-                return not_found("cannot be read (stale)".into());
-            }
             let len = end - start + 1;
-            let body = Body::new(http_body_util::StreamBody::new(frames(f, len, false)));
+            let body = Body::new(http_body_util::StreamBody::new(frames(
+                f.into_std().await,
+                start,
+                len,
+                false,
+            )));
             let mut resp = (StatusCode::PARTIAL_CONTENT, body).into_response();
             let h = resp.headers_mut();
             h.insert(
@@ -345,7 +347,12 @@ async fn transfer(
         RangeRequest::Full => {
             // No Content-Length: the body is chunked, which is what carries
             // the trailer.
-            let body = Body::new(http_body_util::StreamBody::new(frames(f, size, true)));
+            let body = Body::new(http_body_util::StreamBody::new(frames(
+                f.into_std().await,
+                0,
+                size,
+                true,
+            )));
             let mut resp = (StatusCode::OK, body).into_response();
             let h = resp.headers_mut();
             h.insert(header::TRAILER, HeaderValue::from_static("digest"));
@@ -362,23 +369,30 @@ fn hv(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-/// `len` bytes of `f` as body frames, then (with `trailer`) a `digest`
-/// trailer frame with the SHA-256 of exactly those bytes. A file that
-/// shrinks mid-stream ends the body with an error, so no trailer is sent
-/// and the receiver discards the transfer.
+/// `len` bytes of `f` from `start` as body frames, then (with `trailer`) a
+/// `digest` trailer frame with the SHA-256 of exactly those bytes. A file
+/// that shrinks mid-stream ends the body with an error, so no trailer is
+/// sent and the receiver discards the transfer.
+///
+/// Each frame is one read on the blocking pool straight into the frame's
+/// buffer, which is not zeroed first (tokio's `File` would read into its own
+/// buffer and copy).
 fn frames(
-    f: tokio::fs::File,
+    f: std::fs::File,
+    start: u64,
     len: u64,
     trailer: bool,
 ) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + 'static {
     struct S {
-        f: tokio::fs::File,
+        f: Option<std::fs::File>,
+        pos: u64,
         left: u64,
         hash: Option<Sha256>,
         done: bool,
     }
     let init = S {
-        f,
+        f: Some(f),
+        pos: start,
         left: len,
         hash: trailer.then(Sha256::new),
         done: false,
@@ -395,9 +409,23 @@ fn frames(
             trailers.insert("digest", hv(&format!("sha-256={b64}")));
             return Some((Ok(Frame::trailers(trailers)), s));
         }
-        let mut buf = vec![0u8; CHUNK.min(s.left as usize)];
-        match s.f.read(&mut buf).await {
-            Ok(0) => {
+        let (f, pos, want) = (s.f.take()?, s.pos, CHUNK.min(s.left as usize));
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek};
+            let mut f = f;
+            f.seek(std::io::SeekFrom::Start(pos))?;
+            let mut buf = Vec::with_capacity(want);
+            (&mut f).take(want as u64).read_to_end(&mut buf)?;
+            Ok((f, buf))
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        .map(|(f, buf)| {
+            s.f = Some(f);
+            buf
+        });
+        match read.map(|b| (b.len(), b)) {
+            Ok((0, _)) => {
                 s.done = true;
                 Some((
                     Err(std::io::Error::new(
@@ -407,12 +435,12 @@ fn frames(
                     s,
                 ))
             }
-            Ok(n) => {
-                buf.truncate(n);
+            Ok((n, buf)) => {
                 if let Some(h) = s.hash.as_mut() {
                     h.update(&buf);
                 }
                 s.left -= n as u64;
+                s.pos += n as u64;
                 Some((Ok(Frame::data(Bytes::from(buf))), s))
             }
             Err(e) => {

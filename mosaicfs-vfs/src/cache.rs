@@ -18,6 +18,7 @@
 //! callers on the runtime (the FUSE backend) never block.
 
 use crate::block_map::{BlockMap, BlockMapError};
+use crate::blocks::BlockState;
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -189,6 +190,10 @@ struct Inner {
     open: Mutex<HashMap<String, u32>>,
     touches: Mutex<Touches>,
     staging_seq: AtomicU64,
+    /// In-memory state of block-mode entries being read (see
+    /// `crate::blocks`): dropped when the entry is removed, replaced by a
+    /// full entry, or its last handle closes.
+    blocks: Mutex<HashMap<String, Arc<BlockState>>>,
 }
 
 struct Touches {
@@ -249,6 +254,7 @@ impl Cache {
                         last_flush: Instant::now(),
                     }),
                     staging_seq: AtomicU64::new(0),
+                    blocks: Mutex::default(),
                 }),
             };
             cache.sweep_orphans_sync()?;
@@ -316,6 +322,7 @@ impl Cache {
             *n -= 1;
             if *n == 0 {
                 open.remove(key);
+                lock(&self.inner.blocks).remove(key);
             }
         }
     }
@@ -379,11 +386,10 @@ impl Cache {
     fn get_sync(&self, key: &str) -> Result<Option<Entry>, CacheError> {
         let raw = {
             let conn = lock(&self.inner.conn);
-            conn.query_row(
-                &format!("SELECT {COLUMNS} FROM entries WHERE cache_key = ?1"),
-                [key],
-                row_to_raw,
-            )
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM entries WHERE cache_key = ?1"
+            ))?
+            .query_row([key], row_to_raw)
             .optional()?
         };
         raw.map(RawRow::into_entry).transpose()
@@ -392,6 +398,7 @@ impl Cache {
     fn remove_sync(&self, key: &str) -> Result<(), CacheError> {
         lock(&self.inner.conn).execute("DELETE FROM entries WHERE cache_key = ?1", [key])?;
         lock(&self.inner.touches).pending.remove(key);
+        lock(&self.inner.blocks).remove(key);
         match std::fs::remove_file(self.file_path(key)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -452,6 +459,8 @@ impl Cache {
                 params![meta.key, meta.file_id, meta.node_id, meta.export_path, meta.size as i64,
                     meta.mtime, meta.size as i64, now_ms()],
             )?;
+            // Block-mode state of the replaced sparse file is reloaded.
+            lock(&this.inner.blocks).remove(&meta.key);
             this.evict_sync(0)
         })
         .await
@@ -533,6 +542,118 @@ impl Cache {
             tx.commit()?;
             drop(conn);
             Ok((map, this.evict_sync(0)?))
+        })
+        .await
+    }
+
+    /// The in-memory block-mode state of `key`, if loaded.
+    pub(crate) fn block_state(&self, key: &str) -> Option<Arc<BlockState>> {
+        lock(&self.inner.blocks).get(key).cloned()
+    }
+
+    /// Registers the block-mode state of `key` and returns the registered
+    /// one: `state`, or one registered meanwhile by another reader for the
+    /// same version of the file (`same`), so concurrent first readers share
+    /// one state. Not registered when `key` is not open: states live only
+    /// while a handle is.
+    pub(crate) fn set_block_state(
+        &self,
+        key: &str,
+        state: Arc<BlockState>,
+        same: impl Fn(&BlockState) -> bool,
+    ) -> Arc<BlockState> {
+        if self.open_count(key) == 0 {
+            return state;
+        }
+        let mut blocks = lock(&self.inner.blocks);
+        match blocks.get(key) {
+            Some(existing) if same(existing) => existing.clone(),
+            _ => {
+                blocks.insert(key.to_string(), state.clone());
+                state
+            }
+        }
+    }
+
+    /// Opens the content file of `meta` for block-mode reads and writes:
+    /// read-only for a full entry, else read-write, created sparse with the
+    /// file's size if needed.
+    pub(crate) async fn open_content(
+        &self,
+        meta: &EntryMeta,
+        full: bool,
+    ) -> Result<std::fs::File, CacheError> {
+        let path = self.file_path(&meta.key);
+        let size = meta.size;
+        blocking(move || {
+            if full {
+                return std::fs::File::open(&path)
+                    .map_err(io_err(format!("open {}", path.display())));
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(io_err(format!("create {}", parent.display())))?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io_err(format!("open {}", path.display())))?;
+            let ctx = || format!("size {}", path.display());
+            if f.metadata().map_err(io_err(ctx()))?.len() != size {
+                f.set_len(size).map_err(io_err(ctx()))?;
+            }
+            Ok(f)
+        })
+        .await
+    }
+
+    /// Adds `range`, already written to the entry's sparse file, to its
+    /// block map in one transaction (creating the row if needed), then
+    /// evicts; returns whether the cache is within its limits. Nothing is
+    /// recorded into a full entry or into a row for another version of the
+    /// file (size or mtime differ: the bytes are of a stale fetch).
+    pub(crate) async fn record_blocks(
+        &self,
+        meta: &EntryMeta,
+        range: Range<u64>,
+    ) -> Result<bool, CacheError> {
+        let this = self.clone();
+        let meta = meta.clone();
+        blocking(move || {
+            {
+                let mut conn = lock(&this.inner.conn);
+                let tx = conn.transaction()?;
+                let existing: Option<(String, i64, String, Option<Vec<u8>>)> = tx
+                    .prepare_cached(
+                        "SELECT mode, size, mtime, block_map FROM entries WHERE cache_key = ?1",
+                    )?
+                    .query_row([&meta.key], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()?;
+                let mut map = match existing {
+                    Some((mode, _, _, _)) if mode == "full" => return Ok(true),
+                    Some((_, size, mtime, _)) if size as u64 != meta.size || mtime != meta.mtime => {
+                        return Ok(true);
+                    }
+                    Some((_, _, _, Some(blob))) => {
+                        BlockMap::from_bytes(&blob).map_err(|source| CacheError::BlockMap {
+                            key: meta.key.clone(),
+                            source,
+                        })?
+                    }
+                    _ => BlockMap::new(),
+                };
+                map.insert(range);
+                tx.prepare_cached(&format!("INSERT OR REPLACE INTO entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'block', ?7, ?8, ?9, 'transfer')"))?
+                    .execute(params![meta.key, meta.file_id, meta.node_id, meta.export_path,
+                        meta.size as i64, meta.mtime, map.to_bytes(), map.present_bytes() as i64, now_ms()])?;
+                tx.commit()?;
+            }
+            this.evict_sync(0)
         })
         .await
     }

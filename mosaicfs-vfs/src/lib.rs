@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod block_map;
+pub mod blocks;
 pub mod cache;
 pub mod daemon;
 pub mod error;

@@ -8,7 +8,7 @@
 //! (a `Shared` future per full file or per coalesced range), which runs as
 //! its own task so it completes for the others even if one reader goes.
 
-use crate::block_map::{self, BlockMap};
+use crate::blocks::{BlockRead, DEFAULT_MAX_READAHEAD, Outcome};
 use crate::cache::{Cache, EntryMeta, Mode, cache_key, read_exact_at};
 use crate::error::VfsError;
 use crate::fetch::{FetchError, NodeSource, Signer, TransferClient, TransferConfig, endpoint_of};
@@ -27,8 +27,6 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_FULL_FILE_THRESHOLD: u64 = 50_000_000;
 /// Block-mode fetches are widened to multiples of this.
 pub const DEFAULT_BLOCK_SIZE: u64 = 1 << 20;
-/// Missing ranges closer than this are fetched as one request.
-pub const DEFAULT_COALESCE_GAP: u64 = 256 << 10;
 /// How long a node document is reused before it is read again.
 pub const DEFAULT_NODE_CACHE_TTL: Duration = Duration::from_secs(10);
 
@@ -43,8 +41,9 @@ pub struct VfsConfig {
     pub full_file_threshold: u64,
     /// Alignment of block-mode fetches.
     pub block_size: u64,
-    /// Coalescing gap for block-mode fetches.
-    pub coalesce_gap: u64,
+    /// Largest read-ahead window of a sequential block-mode reader (0:
+    /// none); see `crate::blocks`.
+    pub max_readahead: u64,
     /// Reuse of node documents.
     pub node_cache_ttl: Duration,
     /// Timeouts and retries of transfers.
@@ -59,7 +58,7 @@ impl VfsConfig {
             watch_paths,
             full_file_threshold: DEFAULT_FULL_FILE_THRESHOLD,
             block_size: DEFAULT_BLOCK_SIZE,
-            coalesce_gap: DEFAULT_COALESCE_GAP,
+            max_readahead: DEFAULT_MAX_READAHEAD,
             node_cache_ttl: DEFAULT_NODE_CACHE_TTL,
             transfer: TransferConfig::default(),
         }
@@ -71,7 +70,6 @@ type SharedFetch = Shared<BoxFuture<'static, Result<(), VfsError>>>;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum FetchKey {
     Full(String),
-    Range(String, u64, u64),
 }
 
 /// The read path. Cheap to clone.
@@ -341,44 +339,36 @@ impl Vfs {
         self.serve(key, range).await
     }
 
+    /// Block mode: see `crate::blocks` (present bytes from the sparse
+    /// cache file, missing ones streamed in with `Range` requests shared by
+    /// all readers, read-ahead for sequential readers).
     async fn read_block_mode(
         &self,
         file: &FileDoc,
         remote: &Remote,
         range: Range<u64>,
     ) -> Result<Bytes, VfsError> {
-        let cache = &self.inner.cache;
         let cfg = &self.inner.cfg;
-        let key = &remote.meta.key;
-        let map = match cache.lookup(&remote.meta).await? {
-            Some(e) if e.has(range.clone()) => return self.serve(key, range).await,
-            Some(e) if e.mode == Mode::Block => e.block_map,
-            _ => BlockMap::new(),
+        let read = BlockRead {
+            cache: &self.inner.cache,
+            client: &self.inner.client,
+            node: &remote.node,
+            file,
+            meta: &remote.meta,
+            block_size: cfg.block_size,
+            max_readahead: cfg.max_readahead,
         };
-        if map.needs_promotion() {
-            if !cache.make_room(file.size - map.present_bytes()).await? {
-                return self.uncached(file, remote, range).await;
+        match read.read(range.clone()).await? {
+            Outcome::Data(bytes) => Ok(bytes),
+            Outcome::NoRoom => self.uncached(file, remote, range).await,
+            Outcome::Promote => {
+                if !self.inner.cache.make_room(file.size).await? {
+                    return self.uncached(file, remote, range).await;
+                }
+                self.fetch_full_shared(file, remote).await?;
+                self.serve(&remote.meta.key, range).await
             }
-            self.fetch_full_shared(file, remote).await?;
-            return self.serve(key, range).await;
         }
-        let aligned: Vec<Range<u64>> = map
-            .missing(range.clone())
-            .into_iter()
-            .map(|r| block_map::align(r, cfg.block_size, file.size))
-            .collect();
-        let requests = block_map::coalesce(&aligned, cfg.coalesce_gap);
-        let incoming: u64 = requests.iter().map(|r| r.end - r.start).sum();
-        if !cache.make_room(incoming).await? {
-            return self.uncached(file, remote, range).await;
-        }
-        let fetches = requests
-            .into_iter()
-            .map(|r| self.fetch_range_shared(file, remote, r));
-        for r in futures_util::future::join_all(fetches).await {
-            r?;
-        }
-        self.serve(key, range).await
     }
 
     /// Serves `range` from the cache file and records the access.
@@ -469,37 +459,6 @@ impl Vfs {
         .boxed();
         self.shared(FetchKey::Full(remote.meta.key.clone()), work)
             .await
-    }
-
-    /// Fetches one coalesced range into the block cache.
-    async fn fetch_range_shared(
-        &self,
-        file: &FileDoc,
-        remote: &Remote,
-        range: Range<u64>,
-    ) -> Result<(), VfsError> {
-        let key = FetchKey::Range(remote.meta.key.clone(), range.start, range.end);
-        let (vfs, file, node, meta) = (
-            self.clone(),
-            file.clone(),
-            remote.node.clone(),
-            remote.meta.clone(),
-        );
-        let work = async move {
-            let data = vfs
-                .inner
-                .client
-                .fetch_range(&node, &file, range.clone())
-                .await
-                .map_err(|e| log_fetch_error(&file, e))?;
-            vfs.inner
-                .cache
-                .write_block(&meta, range.start, data)
-                .await?;
-            Ok(())
-        }
-        .boxed();
-        self.shared(key, work).await
     }
 }
 

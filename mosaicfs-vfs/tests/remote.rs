@@ -42,7 +42,6 @@ async fn block_mode_random_reads_equal_the_source_and_fetch_only_what_is_read() 
     let mut cfg = f.config();
     cfg.full_file_threshold = 1 << 20;
     cfg.block_size = 64 << 10;
-    cfg.coalesce_gap = 0;
     let vfs = f.vfs(cfg, f.cache_config()).await;
     let data = content(5_000_003, 7);
     let doc = f.add_file("movie.mkv", &data).await;
@@ -62,7 +61,8 @@ async fn block_mode_random_reads_equal_the_source_and_fetch_only_what_is_read() 
     // Present data is not fetched again.
     vfs.read_handle(&h, 70_000, 50_000).await.unwrap();
     assert_eq!(f.proxy.count(), 1);
-    // Two missing pieces around a present block: two requests (gap 0).
+    // Two missing pieces around a present block: two requests, and the
+    // present block is not fetched again.
     let b = vfs.read_handle(&h, 0, 200_000).await.unwrap();
     assert_eq!(b.as_ref(), &data[..200_000]);
     let ranges: Vec<_> = f.proxy.seen()[1..]
@@ -117,25 +117,70 @@ async fn block_mode_random_reads_equal_the_source_and_fetch_only_what_is_read() 
 }
 
 #[tokio::test]
-async fn adjacent_missing_ranges_are_coalesced_into_one_request() {
+async fn adjacent_missing_blocks_are_one_request_and_present_ones_are_never_refetched() {
     let f = Fixture::new(ProxyOpts::default()).await;
     let mut cfg = f.config();
     cfg.full_file_threshold = 1 << 20;
     cfg.block_size = 64 << 10;
-    cfg.coalesce_gap = 100_000;
     let vfs = f.vfs(cfg, f.cache_config()).await;
     let data = content(2_000_000, 9);
     let doc = f.add_file("seek.bin", &data).await;
     vfs.read(&doc, 0, 10_000).await.unwrap();
     vfs.read(&doc, 200_000, 10_000).await.unwrap();
     assert_eq!(f.proxy.count(), 2);
-    // Missing: 65536..196608 and 262144..327680, 64 KiB of present data
-    // between them (< the 100 000-byte gap): one request.
+    // Missing: 65536..196608 (two touching blocks: one request) and
+    // 262144..327680; the present block between them is not re-fetched.
     let b = vfs.read(&doc, 0, 300_000).await.unwrap();
     assert!(b.as_ref() == &data[..300_000]);
     let seen = f.proxy.seen();
-    assert_eq!(seen.len(), 3, "{seen:?}");
-    assert_eq!(seen[2].range.as_deref(), Some("bytes=65536-327679"));
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen[2].range.as_deref(), Some("bytes=65536-196607"));
+    assert_eq!(seen[3].range.as_deref(), Some("bytes=262144-327679"));
+    // Everything read so far is present: no request at all.
+    vfs.read(&doc, 0, 327_680).await.unwrap();
+    assert_eq!(f.proxy.count(), 4);
+}
+
+#[tokio::test]
+async fn a_sequential_reader_gets_few_large_read_ahead_requests_and_no_byte_twice() {
+    let f = Fixture::new(ProxyOpts::default()).await;
+    let mut cfg = f.config();
+    cfg.full_file_threshold = 1 << 20;
+    cfg.block_size = 64 << 10;
+    cfg.max_readahead = 1 << 20;
+    let vfs = f.vfs(cfg, f.cache_config()).await;
+    let data = content(6_000_000, 12);
+    let doc = f.add_file("stream.bin", &data).await;
+    let got = read_all(&vfs, &doc, 32 << 10).await;
+    assert!(got == data, "bytes differ");
+    // 183 reads of 32 KiB; read-ahead makes the requests much fewer, and
+    // together they cover the file exactly once.
+    let mut ranges: Vec<(u64, u64)> = f
+        .proxy
+        .seen()
+        .iter()
+        .map(|s| {
+            let r = s.range.clone().expect("block mode sends range requests");
+            let (a, b) = r.trim_start_matches("bytes=").split_once('-').unwrap();
+            (a.parse().unwrap(), b.parse::<u64>().unwrap() + 1)
+        })
+        .collect();
+    assert!(ranges.len() <= 16, "{} requests: {ranges:?}", ranges.len());
+    ranges.sort();
+    let mut next = 0;
+    for (a, b) in &ranges {
+        assert_eq!(*a, next, "gap or overlap at {a}: {ranges:?}");
+        next = *b;
+    }
+    assert_eq!(next, data.len() as u64);
+    // Each request's last bytes reach index.db before its readers wake.
+    let e = vfs.cache().entries().await.unwrap().remove(0);
+    assert_eq!((e.mode, e.block_map.interval_count()), (Mode::Block, 1));
+    assert_eq!(
+        e.cached_bytes,
+        data.len() as u64,
+        "index.db has every range"
+    );
 }
 
 #[tokio::test]
@@ -303,4 +348,37 @@ async fn a_peer_that_dies_mid_transfer_gives_eio_within_the_retry_time() {
     let err = vfs.read(&doc, 0, 10).await.unwrap_err();
     assert_eq!(err.errno(), Errno::Io);
     println!("peer died mid-transfer: EIO after {took:?}");
+}
+
+#[tokio::test]
+async fn a_peer_that_dies_mid_range_gives_eio_to_block_mode_readers() {
+    let f = Fixture::new(ProxyOpts {
+        die_after_bytes: Some(300_000),
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = f.config();
+    cfg.full_file_threshold = 1 << 20;
+    let data = content(4_000_000, 13);
+    let doc = f.add_file("dies-block.bin", &data).await;
+    let vfs = f.vfs(cfg, f.cache_config()).await;
+    let start = Instant::now();
+    // Two readers of the same block: one request, both get the error.
+    let (a, b) = tokio::join!(vfs.read(&doc, 0, 100_000), vfs.read(&doc, 500_000, 1000));
+    let took = start.elapsed();
+    for r in [a, b] {
+        assert_eq!(r.unwrap_err().errno(), Errno::Io);
+    }
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(f.proxy.count(), 1, "later attempts find the port closed");
+    // Nothing arrived in full batches: nothing is recorded as present.
+    let present: u64 = vfs
+        .cache()
+        .entries()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.block_map.present_bytes())
+        .sum();
+    assert_eq!(present, 0);
 }
