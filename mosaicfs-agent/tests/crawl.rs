@@ -451,3 +451,51 @@ async fn the_state_file_spares_the_load_and_still_sees_other_writers() {
     assert_eq!(s.stats.new, 40, "{s}");
     assert_eq!(file_docs(&db).await.len(), 40);
 }
+
+#[tokio::test]
+async fn a_foreign_write_during_a_crawl_reaches_the_state_file() {
+    use mosaicfs_agent::crawler::IndexSource;
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let state_file = state.path().join("crawl-index.bin");
+    let files = make_tree(tmp.path(), 10);
+    let db = local_server().fresh_db("crawl_state_foreign").await;
+    let node = test_node_id("foreign");
+    let roots = vec![tmp.path().to_path_buf()];
+    let mut c = Crawler::with_state_file(db.clone(), &node, roots.clone(), state_file.clone())
+        .await
+        .unwrap();
+    c.crawl(&CancellationToken::new()).await.unwrap();
+    let other = doc_for(&db, &files[1]).await;
+    let other_id = other["_id"].as_str().unwrap().to_string();
+
+    // While the crawler writes its change to files[0], someone else changes
+    // the document of files[1]: the sequence then moved by more than the
+    // crawler's own writes, so the saved index must include their change.
+    let (db2, id2) = (db.clone(), other_id.clone());
+    let hook: BeforeWriteHook = Arc::new(move |_ids: Vec<String>| {
+        let (db, id) = (db2.clone(), id2.clone());
+        Box::pin(async move {
+            let mut doc = db.get_value(&id).await.unwrap().unwrap();
+            doc["size"] = json!(424_242);
+            db.put(&doc).await.unwrap();
+        })
+    });
+    c.set_before_write_hook(hook);
+    std::fs::write(&files[0], b"changed").unwrap();
+    let s = c.crawl(&CancellationToken::new()).await.unwrap();
+    assert_eq!(s.stats.changed, 1, "{s}");
+    drop(c);
+
+    let mut c = Crawler::with_state_file(db.clone(), &node, roots, state_file)
+        .await
+        .unwrap();
+    assert_eq!(c.loaded_from(), IndexSource::StateFile);
+    let s = c.crawl(&CancellationToken::new()).await.unwrap();
+    assert_eq!((s.stats.changed, s.stats.unchanged), (1, 9), "{s}");
+    let repaired = db.get_value(&other_id).await.unwrap().unwrap();
+    assert_eq!(
+        repaired["size"],
+        std::fs::metadata(&files[1]).unwrap().len()
+    );
+}

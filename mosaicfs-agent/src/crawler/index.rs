@@ -36,6 +36,8 @@ pub struct FileIndex {
     entries: BTreeMap<Vec<u8>, IndexEntry>,
     /// Documents that could not be parsed while loading (logged, skipped).
     pub malformed: usize,
+    /// Successful writes of ours since the last catch-up (see `state.rs`).
+    pub(crate) writes: u64,
 }
 
 /// Page size for the initial load.
@@ -159,6 +161,7 @@ impl FileIndex {
             }
             since = page.last_seq;
             if (n as u64) < CATCH_UP_PAGE {
+                self.writes = 0;
                 return Ok((since, applied));
             }
         }

@@ -153,6 +153,9 @@ pub struct Crawler {
     /// The token tying the state file to the database, once stored there.
     token: Option<String>,
     loaded_from: IndexSource,
+    /// The state file does not describe the index (not written yet, or the
+    /// last write failed, or the index changed outside a write of ours).
+    state_dirty: bool,
 }
 
 /// Where the crawler's index came from when it started.
@@ -206,6 +209,7 @@ impl Crawler {
             seq: None,
             token: None,
             loaded_from: IndexSource::CouchDb,
+            state_dirty: true,
         })
     }
 
@@ -270,6 +274,7 @@ impl Crawler {
             state_path: Some(state_path),
             seq: Some(seq),
             token,
+            state_dirty: caught_up > 0,
             loaded_from: source,
         })
     }
@@ -283,13 +288,41 @@ impl Crawler {
         };
         let started = Instant::now();
         let node_id = self.node_id.clone();
-        let (seq, applied) = match self.index.catch_up(&self.db, &node_id, since).await {
-            Ok(r) => r,
+        let now = match self.db.db_info().await {
+            Ok(info) => info.get("update_seq").cloned(),
             Err(e) => {
                 tracing::warn!(node_id, error = %e, operation = "save_index",
-                    "cannot read _changes; crawl index file not updated");
+                    "cannot read the database sequence; crawl index file not updated");
                 return;
             }
+        };
+        // The sequence moved by exactly our own writes: nobody else wrote
+        // since the index last matched the database, no need to read them
+        // back. Anything else (or opaque sequences) reads `_changes`.
+        let ours_only = now.as_ref().is_some_and(|now| {
+            match (state::seq_number(&since), state::seq_number(now)) {
+                (Some(a), Some(b)) => b.checked_sub(a) == Some(self.index.writes),
+                _ => false,
+            }
+        });
+        let unchanged = ours_only && self.index.writes == 0 && now.as_ref() == Some(&since);
+        if unchanged && self.token.is_some() && !self.state_dirty {
+            // The file already says exactly this.
+            return;
+        }
+        let (seq, applied) = match now {
+            Some(now) if ours_only => {
+                self.index.writes = 0;
+                (now, 0)
+            }
+            _ => match self.index.catch_up(&self.db, &node_id, since).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(node_id, error = %e, operation = "save_index",
+                        "cannot read _changes; crawl index file not updated");
+                    return;
+                }
+            },
         };
         self.seq = Some(seq.clone());
         let token = match &self.token {
@@ -313,6 +346,7 @@ impl Crawler {
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))
         .and_then(|r| r);
+        self.state_dirty = written.is_err();
         match written {
             Ok(()) => tracing::info!(
                 node_id,

@@ -24,6 +24,17 @@ use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"MFSCRWL1";
 
+/// The number a database sequence counts updates with: the number itself
+/// (pouchdb-server, CouchDB 1.x) or the integer before the first `-`
+/// (CouchDB 2+ on one node).
+pub fn seq_number(seq: &Value) -> Option<u64> {
+    match seq {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.split('-').next().and_then(|p| p.parse().ok()),
+        _ => None,
+    }
+}
+
 /// A decoded state file.
 #[derive(Debug)]
 pub struct Persisted {
