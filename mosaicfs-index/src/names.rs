@@ -64,10 +64,23 @@ impl Matcher {
             }
             NameMatch::Glob(g) => {
                 let g = g.to_lowercase();
-                let joined = glob_to_regex(&g, true)?;
                 let single = glob_to_regex(&g, false)?;
+                // Leading and trailing `*` become an unanchored search, so
+                // the regex engine can look for the literal part directly
+                // (`*[x-z]zz*` is a search for `[x-z]zz`); nothing in the
+                // body matches a `\n`, so a hit stays within one name.
+                let core = g.trim_start_matches('*');
+                let lead = core.len() < g.len();
+                let core_end = core.trim_end_matches('*');
+                let trail = core_end.len() < core.len();
+                let body = glob_to_regex(core_end, true)?;
+                let joined = format!(
+                    "(?m){}{body}{}",
+                    if lead { "" } else { "^" },
+                    if trail { "" } else { "$" }
+                );
                 Some(Matcher {
-                    joined: Regex::new(&format!("(?m)^{joined}$")).ok()?,
+                    joined: Regex::new(&joined).ok()?,
                     single: Regex::new(&format!("(?s)\\A{single}\\z")).ok()?,
                 })
             }
@@ -415,10 +428,16 @@ pub fn query(conn: &Connection, table: &NameTable, q: &Query) -> Result<Vec<File
 mod tests {
     use super::*;
 
-    fn glob_matches(g: &str, name: &str) -> bool {
-        Matcher::new(&NameMatch::Glob(g.into()))
-            .map(|m| m.single.is_match(name) && m.joined.is_match(&format!("x\n{name}\ny")))
-            .unwrap_or(false)
+    /// (matches on its own, matches as one line among others).
+    fn glob_matches(g: &str, name: &str) -> (bool, bool) {
+        let m = Matcher::new(&NameMatch::Glob(g.into())).unwrap();
+        let hay = format!("\u{1}\n{name}\n\u{1}");
+        let line = 2..2 + name.len();
+        let joined = m
+            .joined
+            .find_iter(&hay)
+            .any(|h| h.start() >= line.start && h.end() <= line.end);
+        (m.single.is_match(name), joined)
     }
 
     #[test]
@@ -470,7 +489,7 @@ mod tests {
             for n in names {
                 let want = sqlite(g, n);
                 if Matcher::new(&NameMatch::Glob(g.into())).is_some() {
-                    assert_eq!(glob_matches(g, n), want, "glob {g:?} on {n:?}");
+                    assert_eq!(glob_matches(g, n), (want, want), "glob {g:?} on {n:?}");
                 } else {
                     // Only patterns SQLite matches nothing with are left to it.
                     assert!(!want, "untranslated glob {g:?} matches {n:?} in SQLite");
