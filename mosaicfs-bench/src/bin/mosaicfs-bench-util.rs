@@ -6,9 +6,10 @@
 //!   the root directory document (if missing) and a virtual directory that
 //!   mounts DIR of node N with `prefix_replace`, straight into CouchDB.
 //! * `search --names N --out FILE`: indexes N generated names with
-//!   mosaicfs-index (as its `search_latency` example does), writes the same
-//!   names one per line to FILE (for the `grep -F` anchor) and prints p50/p95
-//!   per query shape, then one line `search p95_max=… ms`.
+//!   mosaicfs-index (as its `search_latency` example does) and its name
+//!   table (as the server runs it), writes the same names one per line to
+//!   FILE (for the `grep -F` anchor) and prints p50/p95 per query shape,
+//!   then one line `search p95_max=… ms`.
 //!
 //! Measures and prints; never asserts a time.
 
