@@ -235,8 +235,13 @@ async fn crawl_loop(
     mut triggers: Triggers,
     shutdown: &CancellationToken,
 ) -> Result<(), AgentError> {
-    let mut crawler =
-        crawler::Crawler::new(local.clone(), node_id, config.watch_paths.clone()).await?;
+    let mut crawler = crawler::Crawler::with_state_file(
+        local.clone(),
+        node_id,
+        config.watch_paths.clone(),
+        crawl_state_path(config),
+    )
+    .await?;
     let backoff = RetryPolicy::standard(None);
     let board = triggers.board.clone();
     let mut counters = CrawlCounters::default();
@@ -429,6 +434,17 @@ pub async fn crawl_once(
     let node_id = node::resolve_node_id(config.node_id.as_deref(), &config.state_dir)?;
     let local = CouchClient::new(&config.couchdb)?;
     local.ensure_db().await?;
-    let mut crawler = crawler::Crawler::new(local, &node_id, config.watch_paths.clone()).await?;
+    let mut crawler = crawler::Crawler::with_state_file(
+        local,
+        &node_id,
+        config.watch_paths.clone(),
+        crawl_state_path(config),
+    )
+    .await?;
     Ok(crawler.crawl(cancel).await?)
+}
+
+/// Where the crawler persists its index between runs.
+fn crawl_state_path(config: &Config) -> std::path::PathBuf {
+    config.state_dir.join("crawl-index.bin")
 }

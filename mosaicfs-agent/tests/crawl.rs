@@ -368,3 +368,134 @@ async fn a_watch_batch_naming_a_directory_and_its_file_writes_one_document() {
     assert_eq!((s.new, s.seen), (1, 1), "{s}");
     assert_eq!(file_docs(&db).await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_state_file_spares_the_load_and_still_sees_other_writers() {
+    use mosaicfs_agent::crawler::IndexSource;
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let state_file = state.path().join("crawl-index.bin");
+    let files = make_tree(tmp.path(), 40);
+    let db = local_server().fresh_db("crawl_state").await;
+    let node = test_node_id("state");
+    let open = || {
+        Crawler::with_state_file(
+            db.clone(),
+            &node,
+            vec![tmp.path().to_path_buf()],
+            state_file.clone(),
+        )
+    };
+    let mut c = open().await.unwrap();
+    assert_eq!(c.loaded_from(), IndexSource::CouchDb);
+    let s = c.crawl(&CancellationToken::new()).await.unwrap();
+    assert_eq!(s.stats.new, 40, "{s}");
+    assert!(state_file.exists());
+
+    // A new process: the index comes from the file, a re-crawl writes nothing.
+    let seq = update_seq(&db).await;
+    let mut c = open().await.unwrap();
+    assert_eq!(c.loaded_from(), IndexSource::StateFile);
+    assert_eq!(c.index().len(), 40);
+    let s = c.crawl(&CancellationToken::new()).await.unwrap();
+    assert_eq!((s.stats.unchanged, s.stats.new), (40, 0), "{s}");
+    assert_eq!(
+        update_seq(&db).await,
+        seq,
+        "an unchanged tree must cost no write"
+    );
+
+    // Another writer changes one document and deletes another between runs:
+    // the catch-up from _changes sees both, and the crawl repairs them.
+    let mut touched = doc_for(&db, &files[0]).await;
+    touched["size"] = json!(999_999);
+    db.put(&touched).await.unwrap();
+    let removed = doc_for(&db, &files[1]).await;
+    db.delete(
+        removed["_id"].as_str().unwrap(),
+        removed["_rev"].as_str().unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut c = open().await.unwrap();
+    assert_eq!(c.loaded_from(), IndexSource::StateFile);
+    assert_eq!(c.index().len(), 39, "the deleted document left the index");
+    let s = c.crawl(&CancellationToken::new()).await.unwrap();
+    assert_eq!(
+        (s.stats.changed, s.stats.new, s.stats.unchanged),
+        (1, 1, 38),
+        "{s}"
+    );
+    let repaired = doc_for(&db, &files[0]).await;
+    assert_eq!(
+        repaired["size"],
+        std::fs::metadata(&files[0]).unwrap().len()
+    );
+
+    // A damaged file is not used.
+    std::fs::write(&state_file, b"MFSCRWL1 garbage").unwrap();
+    let c = open().await.unwrap();
+    assert_eq!(c.loaded_from(), IndexSource::CouchDb);
+    assert_eq!(c.index().len(), 40);
+    drop(c);
+
+    // A recreated database does not hold the file's token: full load, and the
+    // crawl writes every document again instead of trusting the file.
+    let mut c = open().await.unwrap();
+    c.crawl(&CancellationToken::new()).await.unwrap();
+    db.delete_db().await.unwrap();
+    db.ensure_db().await.unwrap();
+    let mut c = open().await.unwrap();
+    assert_eq!(c.loaded_from(), IndexSource::CouchDb);
+    let s = c.crawl(&CancellationToken::new()).await.unwrap();
+    assert_eq!(s.stats.new, 40, "{s}");
+    assert_eq!(file_docs(&db).await.len(), 40);
+}
+
+#[tokio::test]
+async fn a_foreign_write_during_a_crawl_reaches_the_state_file() {
+    use mosaicfs_agent::crawler::IndexSource;
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let state_file = state.path().join("crawl-index.bin");
+    let files = make_tree(tmp.path(), 10);
+    let db = local_server().fresh_db("crawl_state_foreign").await;
+    let node = test_node_id("foreign");
+    let roots = vec![tmp.path().to_path_buf()];
+    let mut c = Crawler::with_state_file(db.clone(), &node, roots.clone(), state_file.clone())
+        .await
+        .unwrap();
+    c.crawl(&CancellationToken::new()).await.unwrap();
+    let other = doc_for(&db, &files[1]).await;
+    let other_id = other["_id"].as_str().unwrap().to_string();
+
+    // While the crawler writes its change to files[0], someone else changes
+    // the document of files[1]: the sequence then moved by more than the
+    // crawler's own writes, so the saved index must include their change.
+    let (db2, id2) = (db.clone(), other_id.clone());
+    let hook: BeforeWriteHook = Arc::new(move |_ids: Vec<String>| {
+        let (db, id) = (db2.clone(), id2.clone());
+        Box::pin(async move {
+            let mut doc = db.get_value(&id).await.unwrap().unwrap();
+            doc["size"] = json!(424_242);
+            db.put(&doc).await.unwrap();
+        })
+    });
+    c.set_before_write_hook(hook);
+    std::fs::write(&files[0], b"changed").unwrap();
+    let s = c.crawl(&CancellationToken::new()).await.unwrap();
+    assert_eq!(s.stats.changed, 1, "{s}");
+    drop(c);
+
+    let mut c = Crawler::with_state_file(db.clone(), &node, roots, state_file)
+        .await
+        .unwrap();
+    assert_eq!(c.loaded_from(), IndexSource::StateFile);
+    let s = c.crawl(&CancellationToken::new()).await.unwrap();
+    assert_eq!((s.stats.changed, s.stats.unchanged), (1, 9), "{s}");
+    let repaired = db.get_value(&other_id).await.unwrap().unwrap();
+    assert_eq!(
+        repaired["size"],
+        std::fs::metadata(&files[1]).unwrap().len()
+    );
+}

@@ -37,6 +37,7 @@
 
 mod derived;
 mod error;
+pub mod names;
 pub mod readdir;
 pub mod store;
 
@@ -96,6 +97,17 @@ pub struct Index {
     /// The database's sequence when the follower started: the index is
     /// ready once it has applied it.
     ready_at: u64,
+    /// Names for scans, when enabled ([`IndexOptions::name_table`]).
+    names: Option<Arc<RwLock<names::NameTable>>>,
+}
+
+/// Options of [`IndexFollower::start_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IndexOptions {
+    /// Keep an in-memory table of file names ([`names`]) so that name
+    /// searches SQLite would answer with a full scan take a few ms. Costs
+    /// about 80 bytes per file; for the control plane, which serves search.
+    pub name_table: bool,
 }
 
 impl Index {
@@ -123,7 +135,17 @@ impl Index {
 
     /// Files in id order matching `q` (see [`Query`]).
     pub async fn query(&self, q: Query) -> Result<Vec<FileRow>, IndexError> {
-        self.with_conn(move |c| store::query(c, &q)).await
+        match (&self.names, &q.name) {
+            (Some(names), Some(_)) => {
+                let names = names.clone();
+                self.with_conn(move |c| {
+                    let t = names.read().unwrap_or_else(|e| e.into_inner());
+                    names::query(c, &t, &q)
+                })
+                .await
+            }
+            _ => self.with_conn(move |c| store::query(c, &q)).await,
+        }
     }
 
     /// One file by id (any status).
@@ -273,16 +295,40 @@ impl IndexFollower {
         path: &Path,
         cancel: CancellationToken,
     ) -> Result<IndexFollower, IndexError> {
+        Self::start_with(db, path, cancel, IndexOptions::default()).await
+    }
+
+    /// [`IndexFollower::start`] with options.
+    pub async fn start_with(
+        db: CouchClient,
+        path: &Path,
+        cancel: CancellationToken,
+        options: IndexOptions,
+    ) -> Result<IndexFollower, IndexError> {
         let source = format!("{}{}", db.server_url(), db.db_name());
         let p = path.to_path_buf();
-        let (writer, readers, since, derived) = tokio::task::spawn_blocking(move || {
+        let (writer, readers, since, derived, names) = tokio::task::spawn_blocking(move || {
             let writer = store::open(&p, &source)?;
             let since = store::last_seq(&writer)?;
             let readers = (0..READERS)
                 .map(|_| store::open_reader(&p).map(Mutex::new))
                 .collect::<Result<Vec<_>, _>>()?;
             let derived = Derived::load(&writer)?;
-            Ok::<_, IndexError>((writer, readers, since, derived))
+            let names = if options.name_table {
+                let started = std::time::Instant::now();
+                let t = names::NameTable::build(&writer)?;
+                tracing::info!(
+                    operation = "name_table",
+                    entries = t.len(),
+                    heap_bytes = t.heap_bytes(),
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "name table built"
+                );
+                Some(Arc::new(RwLock::new(t)))
+            } else {
+                None
+            };
+            Ok::<_, IndexError>((writer, readers, since, derived, names))
         })
         .await
         .map_err(|e| IndexError::Task(e.to_string()))??;
@@ -305,7 +351,7 @@ impl IndexFollower {
             since,
             tx,
             malformed.clone(),
-            derived.clone(),
+            (derived.clone(), names.clone()),
             cancel,
         ));
         Ok(IndexFollower {
@@ -316,6 +362,7 @@ impl IndexFollower {
                 malformed,
                 derived,
                 ready_at,
+                names,
             },
             task,
         })
@@ -338,7 +385,7 @@ async fn follow(
     mut since: Option<Value>,
     progress: watch::Sender<u64>,
     malformed: Arc<AtomicU64>,
-    derived: Arc<RwLock<Derived>>,
+    (derived, names): (Arc<RwLock<Derived>>, Option<Arc<RwLock<names::NameTable>>>),
     cancel: CancellationToken,
 ) {
     // A failing CouchDB is retried here, forever, with the standard backoff;
@@ -377,6 +424,7 @@ async fn follow(
         if !page.results.is_empty() {
             let w = writer.clone();
             let derived = derived.clone();
+            let names = names.clone();
             let applied = tokio::task::spawn_blocking(move || {
                 let changes: Vec<store::ChangeIn<'_>> = page
                     .results
@@ -396,6 +444,16 @@ async fn follow(
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .apply(&events);
+                if let Some(names) = &names {
+                    let ids = changes
+                        .iter()
+                        .map(|c| c.id)
+                        .filter(|id| id.starts_with(mosaicfs_common::ids::FILE_PREFIX));
+                    names
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .refresh(&conn, ids)?;
+                }
                 Ok::<_, IndexError>(stats)
             })
             .await;

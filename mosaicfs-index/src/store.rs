@@ -709,6 +709,20 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
 
 /// Runs a listing or search, in id order.
 pub fn query(conn: &Connection, q: &Query) -> Result<Vec<FileRow>, IndexError> {
+    query_in(conn, q, None)
+}
+
+/// [`query`] restricted to the rows with these ids (candidates from the
+/// name table, [`crate::names`]).
+pub fn query_ids(conn: &Connection, q: &Query, ids: &[String]) -> Result<Vec<FileRow>, IndexError> {
+    query_in(conn, q, Some(ids))
+}
+
+fn query_in(
+    conn: &Connection,
+    q: &Query,
+    ids: Option<&[String]>,
+) -> Result<Vec<FileRow>, IndexError> {
     let mut sql = format!("SELECT {COLUMNS} FROM files WHERE 1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     let arg = |v: rusqlite::types::Value, args: &mut Vec<_>| {
@@ -716,6 +730,14 @@ pub fn query(conn: &Connection, q: &Query) -> Result<Vec<FileRow>, IndexError> {
         args.len()
     };
     use rusqlite::types::Value as V;
+    if let Some(ids) = ids {
+        let first = args.len() + 1;
+        args.extend(ids.iter().map(|id| V::Text(id.clone())));
+        let marks: Vec<String> = (first..first + ids.len())
+            .map(|n| format!("?{n}"))
+            .collect();
+        sql.push_str(&format!(" AND id IN ({})", marks.join(",")));
+    }
     if let Some(after) = &q.after {
         let n = arg(V::Text(after.clone()), &mut args);
         sql.push_str(&format!(" AND id > ?{n}"));

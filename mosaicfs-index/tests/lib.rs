@@ -121,3 +121,117 @@ async fn follows_changes_skips_malformed_documents_and_resumes_after_restart() {
     cancel.cancel();
     f.join().await;
 }
+
+async fn names_of(index: &mosaicfs_index::Index, m: NameMatch) -> Vec<String> {
+    let mut names: Vec<String> = index
+        .query(Query {
+            name: Some(m),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn the_name_table_follows_renames_soft_deletes_and_deletions_from_changes() {
+    let db = mosaicfs_testsupport::server("a")
+        .fresh_db("index_names")
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("index.db");
+    let docs: Vec<Value> = (0..300).map(|i| file(i, "n1")).collect();
+    assert!(db.bulk_docs(&docs).await.unwrap().iter().all(|r| r.is_ok()));
+
+    // Started on an index that already has rows: the table is built from
+    // them; then it follows the feed.
+    let cancel = CancellationToken::new();
+    let f = IndexFollower::start(db.clone(), &path, cancel.clone())
+        .await
+        .unwrap();
+    f.index()
+        .wait_for_seq(&update_seq(&db).await, Duration::from_secs(60))
+        .await
+        .unwrap();
+    cancel.cancel();
+    f.join().await;
+    let cancel = CancellationToken::new();
+    let options = mosaicfs_index::IndexOptions { name_table: true };
+    let f = IndexFollower::start_with(db.clone(), &path, cancel.clone(), options)
+        .await
+        .unwrap();
+    let index = f.index();
+    let rare = || NameMatch::Glob("*[x-z]zz*".into());
+    assert!(names_of(&index, rare()).await.is_empty());
+    assert_eq!(
+        names_of(&index, NameMatch::Substring("C-29".into())).await,
+        [
+            "doc-29.txt",
+            "doc-290.txt",
+            "doc-291.txt",
+            "doc-292.txt",
+            "doc-293.txt",
+            "doc-294.txt",
+            "doc-295.txt",
+            "doc-296.txt",
+            "doc-297.txt",
+            "doc-298.txt",
+            "doc-299.txt"
+        ]
+    );
+
+    // A rename, a soft delete, a deletion and a new file arrive by _changes.
+    let id = |i: usize| format!("file::{i:032x}");
+    let mut d1 = db.get_value(&id(1)).await.unwrap().unwrap();
+    d1["name"] = json!("Fuzzyzzle.txt");
+    db.put(&d1).await.unwrap();
+    let mut d290 = db.get_value(&id(290)).await.unwrap().unwrap();
+    d290["status"] = json!("deleted");
+    db.put(&d290).await.unwrap();
+    let d291 = db.get_value(&id(291)).await.unwrap().unwrap();
+    db.delete(&id(291), d291["_rev"].as_str().unwrap())
+        .await
+        .unwrap();
+    let mut new = file(5000, "n2");
+    new["name"] = json!("jazz-yzz.md");
+    db.put(&new).await.unwrap();
+    index
+        .wait_for_seq(&update_seq(&db).await, Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        names_of(&index, rare()).await,
+        ["Fuzzyzzle.txt", "jazz-yzz.md"]
+    );
+    let c29 = names_of(&index, NameMatch::Substring("c-29".into())).await;
+    assert_eq!(c29.len(), 9, "{c29:?}");
+    assert!(!c29.contains(&"doc-290.txt".to_string()) && !c29.contains(&"doc-291.txt".to_string()));
+    assert!(
+        names_of(&index, NameMatch::Glob("doc-1.txt".into()))
+            .await
+            .is_empty(),
+        "old name gone"
+    );
+    let with_deleted = index
+        .query(Query {
+            name: Some(NameMatch::Glob("doc-29?.txt".into())),
+            include_deleted: true,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        with_deleted.len(),
+        9,
+        "the soft-deleted row is found, the deleted one is not"
+    );
+    cancel.cancel();
+    f.join().await;
+}

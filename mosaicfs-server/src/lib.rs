@@ -106,10 +106,12 @@ pub async fn start(
     let db = CouchClient::new(&config.couch())?;
     db.ensure_db().await?;
     mosaicfs_common::replication::ensure_design_document(&db).await?;
-    let index = mosaicfs_index::IndexFollower::start(
+    // The control plane serves GET /api/search: keep the name table.
+    let index = mosaicfs_index::IndexFollower::start_with(
         db.clone(),
         &config.data_dir.join("index.db"),
         shutdown.clone(),
+        mosaicfs_index::IndexOptions { name_table: true },
     )
     .await?
     .index();

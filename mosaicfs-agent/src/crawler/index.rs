@@ -5,10 +5,11 @@
 //! under a directory is one range (the watcher moves and deletes whole
 //! directories).
 
-use mosaicfs_common::couch::{CouchClient, CouchError};
+use mosaicfs_common::couch::{ChangesQuery, CouchClient, CouchError};
 use mosaicfs_common::documents::{FileDoc, FileStatus};
 use mosaicfs_common::ids;
-use std::collections::BTreeMap;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
 
 /// What the crawler needs to know about a stored file document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,10 +36,14 @@ pub struct FileIndex {
     entries: BTreeMap<Vec<u8>, IndexEntry>,
     /// Documents that could not be parsed while loading (logged, skipped).
     pub malformed: usize,
+    /// Successful writes of ours since the last catch-up (see `state.rs`).
+    pub(crate) writes: u64,
 }
 
 /// Page size for the initial load.
 const LOAD_PAGE: usize = 5_000;
+/// Changes per `_changes` request when catching up.
+const CATCH_UP_PAGE: u64 = 2_000;
 
 impl FileIndex {
     /// Loads every `file` document owned by `node_id` from `db`.
@@ -109,6 +114,111 @@ impl FileIndex {
             out.push((k.clone(), e.clone()));
         }
         out
+    }
+
+    /// Every entry, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &IndexEntry)> {
+        self.entries.iter()
+    }
+
+    /// Applies the `_changes` feed of `db` after `since` (documents
+    /// included) to the index, so that it describes the database as of the
+    /// returned sequence: a file document of `node_id` replaces what is
+    /// known for its id, anything else with that id (deleted, not ours, not
+    /// parseable) removes it. Returns the sequence reached.
+    pub async fn catch_up(
+        &mut self,
+        db: &CouchClient,
+        node_id: &str,
+        since: Value,
+    ) -> Result<(Value, usize), CouchError> {
+        let mut since = since;
+        let mut applied = 0;
+        // id → key, built on the first change (most catch-ups see none).
+        let mut keys: Option<HashMap<String, Vec<u8>>> = None;
+        loop {
+            let page = db
+                .changes(&ChangesQuery {
+                    since: Some(since.clone()),
+                    limit: Some(CATCH_UP_PAGE),
+                    include_docs: true,
+                    ..Default::default()
+                })
+                .await?;
+            let n = page.results.len();
+            for change in page.results {
+                if !change.id.starts_with(ids::FILE_PREFIX) {
+                    continue;
+                }
+                let keys = keys.get_or_insert_with(|| {
+                    self.entries
+                        .iter()
+                        .map(|(k, e)| (e.id.clone(), k.clone()))
+                        .collect()
+                });
+                self.apply_change(keys, change.id, change.deleted, change.doc, node_id);
+                applied += 1;
+            }
+            since = page.last_seq;
+            if (n as u64) < CATCH_UP_PAGE {
+                self.writes = 0;
+                return Ok((since, applied));
+            }
+        }
+    }
+
+    fn apply_change(
+        &mut self,
+        keys: &mut HashMap<String, Vec<u8>>,
+        id: String,
+        deleted: bool,
+        doc: Option<Value>,
+        node_id: &str,
+    ) {
+        let old_key = keys.remove(&id);
+        let old = old_key.as_ref().and_then(|k| {
+            (self.entries.get(k).map(|e| e.id == id) == Some(true))
+                .then(|| self.entries.remove(k))
+                .flatten()
+        });
+        let file = doc
+            .filter(|d| {
+                !deleted
+                    && d.get("source")
+                        .and_then(|s| s.get("node_id"))
+                        .and_then(Value::as_str)
+                        == Some(node_id)
+            })
+            .map(serde_json::from_value::<FileDoc>);
+        let file = match file {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                self.malformed += 1;
+                tracing::warn!(node_id, file_id = %id, error = %e,
+                    operation = "load_index", "skipping malformed file document");
+                return;
+            }
+            None => return,
+        };
+        let key = super::path_key_of_doc(&file);
+        let mut entry = entry_of(&file);
+        if let Some(old) = old.filter(|_| old_key.as_deref() == Some(key.as_slice())) {
+            entry.seen_gen = old.seen_gen;
+            entry.stale = old.stale;
+        }
+        // Two documents for one path (a deleted one and its successor): the
+        // active one describes the path.
+        if let Some(other) = self.entries.get(&key)
+            && other.status == FileStatus::Active
+            && entry.status != FileStatus::Active
+        {
+            return;
+        }
+        if let Some(other) = self.entries.get(&key) {
+            keys.remove(&other.id);
+        }
+        keys.insert(id, key.clone());
+        self.entries.insert(key, entry);
     }
 
     /// Number of documents known.

@@ -14,6 +14,7 @@
 //!   and its exact bytes in `export_path_bytes`.
 
 mod index;
+mod state;
 mod writer;
 
 pub use index::{FileIndex, IndexEntry};
@@ -145,6 +146,25 @@ pub struct Crawler {
     generation: u32,
     retry: RetryPolicy,
     hook: Option<BeforeWriteHook>,
+    /// Where the index is persisted between runs (see `state.rs`).
+    state_path: Option<PathBuf>,
+    /// The database sequence the index describes (with a state file).
+    seq: Option<serde_json::Value>,
+    /// The token tying the state file to the database, once stored there.
+    token: Option<String>,
+    loaded_from: IndexSource,
+    /// The state file does not describe the index (not written yet, or the
+    /// last write failed, or the index changed outside a write of ours).
+    state_dirty: bool,
+}
+
+/// Where the crawler's index came from when it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexSource {
+    /// Every file document read from CouchDB.
+    CouchDb,
+    /// The state file, brought up to date from `_changes`.
+    StateFile,
 }
 
 enum WalkMsg {
@@ -185,7 +205,160 @@ impl Crawler {
             generation: 0,
             retry: RetryPolicy::standard(Some(6)),
             hook: None,
+            state_path: None,
+            seq: None,
+            token: None,
+            loaded_from: IndexSource::CouchDb,
+            state_dirty: true,
         })
+    }
+
+    /// Like [`Crawler::new`], with the index persisted in `state_path`
+    /// between runs: when the file is there and the database still holds
+    /// its token, the index is read from it and brought up to date from
+    /// `_changes` instead of reading every document; otherwise it is loaded
+    /// from CouchDB. Each crawl writes the file again.
+    pub async fn with_state_file(
+        db: CouchClient,
+        node_id: &str,
+        watch_paths: Vec<PathBuf>,
+        state_path: PathBuf,
+    ) -> Result<Crawler, CouchError> {
+        let started = Instant::now();
+        let persisted = state::read(&state_path, node_id);
+        let db_token = match &persisted {
+            Some(_) => state::db_token(&db, node_id).await?,
+            None => None,
+        };
+        let (index, seq, token, source, caught_up) = match persisted {
+            Some(p) if db_token.as_deref() == Some(p.token.as_str()) => {
+                let mut index = p.index;
+                let (seq, n) = index.catch_up(&db, node_id, p.seq).await?;
+                (index, seq, Some(p.token), IndexSource::StateFile, n)
+            }
+            other => {
+                if other.is_some() {
+                    tracing::info!(node_id, path = %state_path.display(), operation = "load_index",
+                        "the crawl index file does not belong to this database; loading from CouchDB");
+                }
+                // The sequence before the load: whatever changes during it
+                // is applied again by the next catch-up (idempotent).
+                let seq = db
+                    .db_info()
+                    .await?
+                    .get("update_seq")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                let index = FileIndex::load(&db, node_id).await?;
+                (index, seq, None, IndexSource::CouchDb, 0)
+            }
+        };
+        tracing::info!(
+            node_id,
+            operation = "load_index",
+            source = ?source,
+            documents = index.len(),
+            changes_applied = caught_up,
+            malformed = index.malformed,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "loaded file index"
+        );
+        Ok(Crawler {
+            db,
+            node_id: node_id.to_string(),
+            watch_paths,
+            index,
+            generation: 0,
+            retry: RetryPolicy::standard(Some(6)),
+            hook: None,
+            state_path: Some(state_path),
+            seq: Some(seq),
+            token,
+            state_dirty: caught_up > 0,
+            loaded_from: source,
+        })
+    }
+
+    /// Brings the index up to date with the database and writes the state
+    /// file. Failures are logged: the next start then loads from CouchDB
+    /// (or catches up from the previous file), which is always correct.
+    async fn persist(&mut self) {
+        let (Some(path), Some(since)) = (self.state_path.clone(), self.seq.clone()) else {
+            return;
+        };
+        let started = Instant::now();
+        let node_id = self.node_id.clone();
+        let now = match self.db.db_info().await {
+            Ok(info) => info.get("update_seq").cloned(),
+            Err(e) => {
+                tracing::warn!(node_id, error = %e, operation = "save_index",
+                    "cannot read the database sequence; crawl index file not updated");
+                return;
+            }
+        };
+        // The sequence moved by exactly our own writes: nobody else wrote
+        // since the index last matched the database, no need to read them
+        // back. Anything else (or opaque sequences) reads `_changes`.
+        let ours_only = now.as_ref().is_some_and(|now| {
+            match (state::seq_number(&since), state::seq_number(now)) {
+                (Some(a), Some(b)) => b.checked_sub(a) == Some(self.index.writes),
+                _ => false,
+            }
+        });
+        let unchanged = ours_only && self.index.writes == 0 && now.as_ref() == Some(&since);
+        if unchanged && self.token.is_some() && !self.state_dirty {
+            // The file already says exactly this.
+            return;
+        }
+        let (seq, applied) = match now {
+            Some(now) if ours_only => {
+                self.index.writes = 0;
+                (now, 0)
+            }
+            _ => match self.index.catch_up(&self.db, &node_id, since).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(node_id, error = %e, operation = "save_index",
+                        "cannot read _changes; crawl index file not updated");
+                    return;
+                }
+            },
+        };
+        self.seq = Some(seq.clone());
+        let token = match &self.token {
+            Some(t) => t.clone(),
+            None => {
+                let t = mosaicfs_common::ids::new_file_id();
+                if let Err(e) = state::set_db_token(&self.db, &node_id, &t).await {
+                    tracing::warn!(node_id, error = %e, operation = "save_index",
+                        "cannot store the crawl index token; crawl index file not written");
+                    return;
+                }
+                self.token = Some(t.clone());
+                t
+            }
+        };
+        let bytes = state::encode(&token, &node_id, &seq, &self.index);
+        let written = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || state::write_atomic(&path, &bytes)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r);
+        self.state_dirty = written.is_err();
+        match written {
+            Ok(()) => tracing::info!(
+                node_id,
+                operation = "save_index",
+                documents = self.index.len(),
+                changes_applied = applied,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "saved crawl index file"
+            ),
+            Err(e) => tracing::warn!(node_id, path = %path.display(), error = %e,
+                operation = "save_index", "cannot write the crawl index file"),
+        }
     }
 
     /// Uses another retry policy for per-document write failures.
@@ -202,6 +375,11 @@ impl Crawler {
     /// The index (for tests and status).
     pub fn index(&self) -> &FileIndex {
         &self.index
+    }
+
+    /// Where the index came from at start.
+    pub fn loaded_from(&self) -> IndexSource {
+        self.loaded_from
     }
 
     /// One full crawl. Errors only when CouchDB is unreachable; everything
@@ -274,6 +452,7 @@ impl Crawler {
         tracing::info!(node_id = %self.node_id, operation = "crawl",
             duration_ms = summary.duration.as_millis() as u64, cancelled = summary.cancelled,
             "crawl summary: {}", summary.stats);
+        self.persist().await;
         Ok(summary)
     }
     /// Applies changes reported by the watcher: the same rules as a crawl

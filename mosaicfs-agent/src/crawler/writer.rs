@@ -133,6 +133,7 @@ impl Writer<'_> {
                         entry.seen_gen = self.generation;
                         index.insert(op.key().to_vec(), entry);
                     }
+                    index.writes += 1;
                     result.written += 1;
                     continue;
                 }

@@ -6,9 +6,10 @@
 //!   the root directory document (if missing) and a virtual directory that
 //!   mounts DIR of node N with `prefix_replace`, straight into CouchDB.
 //! * `search --names N --out FILE`: indexes N generated names with
-//!   mosaicfs-index (as its `search_latency` example does), writes the same
-//!   names one per line to FILE (for the `grep -F` anchor) and prints p50/p95
-//!   per query shape, then one line `search p95_max=… ms`.
+//!   mosaicfs-index (as its `search_latency` example does) and its name
+//!   table (as the server runs it), writes the same names one per line to
+//!   FILE (for the `grep -F` anchor) and prints p50/p95 per query shape,
+//!   then one line `search p95_max=… ms`.
 //!
 //! Measures and prints; never asserts a time.
 
@@ -195,6 +196,9 @@ fn search_in(
     tree: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let mut conn = store::open(&dir.join("bench.db"), "bench")?;
+    // As the control plane does (IndexOptions::name_table): the name table,
+    // refreshed after every applied page.
+    let mut names = mosaicfs_index::names::NameTable::build(&conn)?;
     let mut g = mosaicfs_bench::Generator::new(3, 5);
     let mut flat = std::io::BufWriter::new(std::fs::File::create(out)?);
     let t = Instant::now();
@@ -230,9 +234,15 @@ fn search_in(
             })
             .collect();
         store::apply_page(&mut conn, &changes, &json!(page))?;
+        names.refresh(&conn, ids.iter().map(String::as_str))?;
     }
     flat.flush()?;
-    eprintln!("indexed {n} names in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "indexed {n} names in {:.1} s (name table {} entries, {:.1} MiB)",
+        t.elapsed().as_secs_f64(),
+        names.len(),
+        names.heap_bytes() as f64 / 1048576.0
+    );
     // Names look like `invoice-report-12345.pdf`.
     let shapes: [(&str, NameMatch); 6] = [
         ("substring common", NameMatch::Substring("invoice".into())),
@@ -254,7 +264,7 @@ fn search_in(
                 ..Default::default()
             };
             let t = Instant::now();
-            hits = store::query(&conn, &q)?.len();
+            hits = mosaicfs_index::names::query(&conn, &names, &q)?.len();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         all.extend_from_slice(&times);
