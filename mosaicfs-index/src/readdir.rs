@@ -277,6 +277,19 @@ impl ReaddirCache {
     }
 }
 
+/// The listing of `path` if the cache holds a valid one, without waiting or
+/// querying: for callers that answer from memory when they can (the FUSE
+/// backend's `lookup`) and fall back to [`readdir`] otherwise.
+pub fn cached(index: &Index, cache: &ReaddirCache, path: &str) -> Option<Arc<Listing>> {
+    if !index.is_ready() {
+        return None;
+    }
+    let r = index.with_derived(|d| resolve(d, path)).ok()?;
+    let hit = cache.get(path, &r)?;
+    cache.hits.fetch_add(1, Ordering::Relaxed);
+    Some(hit)
+}
+
 /// The listing of `path`, from the cache when valid. A component path below
 /// a directory that its mounts do not make is [`ReaddirError::NotFound`].
 pub async fn readdir(
