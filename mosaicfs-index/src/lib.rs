@@ -201,6 +201,20 @@ impl Index {
         .await
     }
 
+    /// [`Index::files_under`] on the calling thread, which must be allowed
+    /// to block (a `spawn_blocking` task, not a runtime worker).
+    pub fn files_under_blocking(
+        &self,
+        queries: Vec<(Option<String>, String)>,
+    ) -> Result<Vec<Vec<FileDoc>>, IndexError> {
+        self.with_conn_blocking(|c| {
+            queries
+                .iter()
+                .map(|(node, prefix)| store::files_under(c, node.as_deref(), prefix))
+                .collect()
+        })
+    }
+
     /// One file by id, rebuilt as a document (any status; see
     /// [`store::files_under`] for the fields set).
     pub async fn file_doc(&self, id: &str) -> Result<Option<FileDoc>, IndexError> {

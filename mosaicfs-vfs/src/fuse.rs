@@ -3,9 +3,12 @@
 //! [`Core`] helper returning `Result<T, Errno>` and replies with the result.
 //!
 //! The kernel's request loop never waits: every callback that may touch
-//! SQLite, CouchDB or the network is spawned on the tokio runtime, which
-//! replies when done (`Reply*` values are `Send`). So a stalled remote file
-//! delays only its own readers; `ls` elsewhere answers at once.
+//! SQLite, CouchDB or the network runs on the tokio runtime or its blocking
+//! pool, which replies when done (`Reply*` values are `Send`). So a stalled
+//! remote file delays only its own readers; `ls` elsewhere answers at once.
+//! Index work runs as one blocking task (`*_blocking` helpers: one thread
+//! hand-off, not three); answers that need only cached listings are given
+//! in the callback itself.
 //!
 //! Inodes (plan 4.3): 1 is the root; directory documents and files use
 //! their document's `inode`; synthesized directories
@@ -275,27 +278,44 @@ impl Core {
         Ok(node)
     }
 
-    async fn dir_path(&self, ino: u64) -> Result<String, Errno> {
-        match self.node(ino).await? {
+    /// [`Core::node`] on a blocking thread: from memory, else through `rt`.
+    fn node_blocking(&self, rt: &Handle, ino: u64) -> Result<Node, Errno> {
+        if ino == ROOT_INODE {
+            return Ok(Node::Dir("/".into()));
+        }
+        let known = lock(&self.nodes).get(&ino).cloned();
+        match known {
+            Some(n) => Ok(n),
+            None => rt.block_on(self.node(ino)),
+        }
+    }
+
+    fn dir_path_blocking(&self, rt: &Handle, ino: u64) -> Result<String, Errno> {
+        match self.node_blocking(rt, ino)? {
             Node::Dir(p) => Ok(p),
             Node::File(_) => Err(Errno::ENOTDIR),
         }
     }
 
-    async fn listing(&self, path: &str) -> Result<Arc<Listing>, Errno> {
-        readdir::readdir(&self.index, &self.listings, path)
-            .await
-            .map_err(|e| readdir_errno(path, e))
+    /// The listing of `path` on a blocking thread (the index query runs on
+    /// it); while the index is still catching up, waits through `rt`.
+    fn listing_blocking(&self, rt: &Handle, path: &str) -> Result<Arc<Listing>, Errno> {
+        match readdir::readdir_blocking(&self.index, &self.listings, path) {
+            Err(ReaddirError::NotReady) => rt
+                .block_on(readdir::readdir(&self.index, &self.listings, path))
+                .map_err(|e| readdir_errno(path, e)),
+            r => r.map_err(|e| readdir_errno(path, e)),
+        }
     }
 
-    /// The inode of the directory at `path`.
-    async fn dir_inode(&self, path: &str) -> u64 {
+    /// The inode of the directory at `path` (blocking thread).
+    fn dir_inode_blocking(&self, rt: &Handle, path: &str) -> u64 {
         if path == "/" {
             return ROOT_INODE;
         }
         // The entry in its parent's listing carries it (document or
         // synthesized); the root stands in if the parent cannot be listed.
-        match self.listing(parent_path(path)).await {
+        match self.listing_blocking(rt, parent_path(path)) {
             Ok(l) => l
                 .entries
                 .iter()
@@ -367,15 +387,16 @@ impl Core {
         system_time(d.updated_at.as_ref().unwrap_or(&d.created_at))
     }
 
-    async fn active_file(&self, file_id: &str) -> Result<FileDoc, Errno> {
-        match self.index.file_doc(file_id).await.map_err(index_errno)? {
+    /// The active document `file_id` (blocking thread).
+    fn active_file_blocking(&self, file_id: &str) -> Result<FileDoc, Errno> {
+        match self.index.file_doc_blocking(file_id).map_err(index_errno)? {
             Some(f) if f.status == FileStatus::Active => Ok(f),
             _ => Err(Errno::ENOENT),
         }
     }
 
     /// `lookup` answered from memory when the parent's listing is cached
-    /// (`None`: ask [`Core::lookup`]).
+    /// (`None`: ask [`Core::lookup_blocking`]).
     pub fn lookup_cached(&self, parent: u64, name: &OsStr) -> Option<Result<FileAttr, Errno>> {
         let path = match parent {
             ROOT_INODE => "/".to_string(),
@@ -389,11 +410,18 @@ impl Core {
         Some(self.lookup_in(&l, name))
     }
 
-    /// `lookup`: the entry `name` of directory `parent`.
-    pub async fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
+    /// `lookup`: the entry `name` of directory `parent`. Like every
+    /// `*_blocking` helper it runs on a blocking thread and uses `rt` only
+    /// for what needs the runtime.
+    pub fn lookup_blocking(
+        &self,
+        rt: &Handle,
+        parent: u64,
+        name: &OsStr,
+    ) -> Result<FileAttr, Errno> {
         self.counts.lookups.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir_path(parent).await?;
-        let l = self.listing(&path).await?;
+        let path = self.dir_path_blocking(rt, parent)?;
+        let l = self.listing_blocking(rt, &path)?;
         self.lookup_in(&l, name)
     }
 
@@ -420,16 +448,16 @@ impl Core {
         Ok(self.entry_attr(e, Self::directory_mtime(l)))
     }
 
-    /// `getattr`.
-    pub async fn getattr(&self, ino: u64) -> Result<FileAttr, Errno> {
+    /// `getattr` (blocking thread).
+    pub fn getattr_blocking(&self, rt: &Handle, ino: u64) -> Result<FileAttr, Errno> {
         self.counts.getattrs.fetch_add(1, Ordering::Relaxed);
-        match self.node(ino).await? {
+        match self.node_blocking(rt, ino)? {
             Node::Dir(path) => {
-                let l = self.listing(&path).await?;
+                let l = self.listing_blocking(rt, &path)?;
                 Ok(self.dir_attr(ino, Self::directory_mtime(&l)))
             }
             Node::File(id) => {
-                let f = self.active_file(&id).await?;
+                let f = self.active_file_blocking(&id)?;
                 Ok(self.file_attr(ino, f.size, &f.mtime))
             }
         }
@@ -468,7 +496,7 @@ impl Core {
     }
 
     /// `opendir` answered from memory when the listing and its parent's are
-    /// cached (`None`: ask [`Core::opendir`]).
+    /// cached (`None`: ask [`Core::opendir_blocking`]).
     pub fn opendir_cached(&self, ino: u64) -> Option<Result<u64, Errno>> {
         let path = match self.known_dir_path(ino)? {
             Ok(p) => p,
@@ -480,7 +508,7 @@ impl Core {
     }
 
     /// `getattr` of a directory answered from memory when its listing is
-    /// cached (`None`: ask [`Core::getattr`]).
+    /// cached (`None`: ask [`Core::getattr_blocking`]).
     pub fn getattr_cached(&self, ino: u64) -> Option<Result<FileAttr, Errno>> {
         let path = self.known_dir_path(ino)?.ok()?;
         let l = readdir::cached(&self.index, &self.listings, &path)?;
@@ -488,11 +516,12 @@ impl Core {
         Some(Ok(self.dir_attr(ino, Self::directory_mtime(&l))))
     }
 
-    /// `opendir`: snapshots the listing under a new handle.
-    pub async fn opendir(&self, ino: u64) -> Result<u64, Errno> {
-        let path = self.dir_path(ino).await?;
-        let l = self.listing(&path).await?;
-        let parent = self.dir_inode(parent_path(&path)).await;
+    /// `opendir`: snapshots the listing under a new handle (blocking
+    /// thread).
+    pub fn opendir_blocking(&self, rt: &Handle, ino: u64) -> Result<u64, Errno> {
+        let path = self.dir_path_blocking(rt, ino)?;
+        let l = self.listing_blocking(rt, &path)?;
+        let parent = self.dir_inode_blocking(rt, parent_path(&path));
         Ok(self.open_snapshot(ino, parent, l))
     }
 
@@ -576,19 +605,11 @@ impl Core {
         {
             return Err(Errno::EROFS);
         }
-        let known = lock(&self.nodes).get(&ino).cloned();
-        let node = match known {
-            Some(n) => n,
-            None => rt.block_on(self.node(ino))?,
-        };
-        let id = match node {
+        let id = match self.node_blocking(rt, ino)? {
             Node::File(id) => id,
             Node::Dir(_) => return Err(Errno::EISDIR),
         };
-        let doc = match self.index.file_doc_blocking(&id).map_err(index_errno)? {
-            Some(f) if f.status == FileStatus::Active => f,
-            _ => return Err(Errno::ENOENT),
-        };
+        let doc = self.active_file_blocking(&id)?;
         let handle = match self.vfs.open_local_blocking(&doc) {
             Some(h) => h,
             None => rt.block_on(self.vfs.open(&doc)),
@@ -680,6 +701,13 @@ impl MosaicFs {
     {
         self.rt.spawn(work(self.core.clone()));
     }
+
+    /// Runs `work` on the runtime's blocking pool, off the kernel's request
+    /// loop: one thread hand-off for work that queries the index.
+    fn blocking(&self, work: impl FnOnce(&Core, &Handle) + Send + 'static) {
+        let (core, rt) = (self.core.clone(), self.rt.clone());
+        self.rt.spawn_blocking(move || work(&core, &rt));
+    }
 }
 
 impl Filesystem for MosaicFs {
@@ -716,11 +744,9 @@ impl Filesystem for MosaicFs {
             return;
         }
         let name = name.to_owned();
-        self.spawn(|c| async move {
-            match c.lookup(parent.0, &name).await {
-                Ok(attr) => reply.entry(&ENTRY_TTL, &attr, Generation(0)),
-                Err(e) => reply.error(e),
-            }
+        self.blocking(move |c, rt| match c.lookup_blocking(rt, parent.0, &name) {
+            Ok(attr) => reply.entry(&ENTRY_TTL, &attr, Generation(0)),
+            Err(e) => reply.error(e),
         });
     }
 
@@ -732,11 +758,9 @@ impl Filesystem for MosaicFs {
             }
             return;
         }
-        self.spawn(|c| async move {
-            match c.getattr(ino.0).await {
-                Ok(attr) => reply.attr(&ATTR_TTL, &attr),
-                Err(e) => reply.error(e),
-            }
+        self.blocking(move |c, rt| match c.getattr_blocking(rt, ino.0) {
+            Ok(attr) => reply.attr(&ATTR_TTL, &attr),
+            Err(e) => reply.error(e),
         });
     }
 
@@ -748,11 +772,9 @@ impl Filesystem for MosaicFs {
             }
             return;
         }
-        self.spawn(|c| async move {
-            match c.opendir(ino.0).await {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-                Err(e) => reply.error(e),
-            }
+        self.blocking(move |c, rt| match c.opendir_blocking(rt, ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
         });
     }
 
@@ -820,9 +842,8 @@ impl Filesystem for MosaicFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let (c, rt) = (self.core.clone(), self.rt.clone());
-        self.rt.spawn_blocking(move || {
-            let opened = c.open_blocking(&rt, ino.0, flags, |f| reply.open_backing(f));
+        self.blocking(move |c, rt| {
+            let opened = c.open_blocking(rt, ino.0, flags, |f| reply.open_backing(f));
             match opened {
                 Ok(Opened::Passthrough { fh }) => {
                     let files = lock(&c.files);
