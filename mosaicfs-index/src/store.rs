@@ -147,8 +147,8 @@ pub fn open(path: &Path, source: &str) -> Result<Connection, IndexError> {
     let conn = Connection::open(path)?;
     configure(&conn)?;
     // The writer inserts into several indexes in random key order while the
-    // follower catches up: it keeps 32 MiB of pages (the readers 4 MiB).
-    conn.pragma_update(None, "cache_size", -32768)?;
+    // follower catches up: it keeps 16 MiB of pages (the readers 4 MiB).
+    conn.pragma_update(None, "cache_size", -16384)?;
     let version: Option<String> = meta(&conn, "schema_version")?;
     let stored_source: Option<String> = meta(&conn, "source")?;
     if version.as_deref() != Some(&SCHEMA_VERSION.to_string())
