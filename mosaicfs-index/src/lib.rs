@@ -133,6 +133,25 @@ impl Index {
         .map_err(|e| IndexError::Task(e.to_string()))?
     }
 
+    /// Runs `f` on a read connection on the calling thread. For callers
+    /// already on a blocking thread (never call it on a runtime worker):
+    /// it saves the hop to the blocking pool that [`Index::with_conn`] makes.
+    fn with_conn_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, IndexError>,
+    ) -> Result<T, IndexError> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            if let Ok(c) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return f(&c);
+            }
+        }
+        let c = self.readers[start % self.readers.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f(&c)
+    }
+
     /// Files in id order matching `q` (see [`Query`]).
     pub async fn query(&self, q: Query) -> Result<Vec<FileRow>, IndexError> {
         match (&self.names, &q.name) {
@@ -204,11 +223,31 @@ impl Index {
         .await
     }
 
+    /// [`Index::files_under`] on the calling thread, which must be allowed
+    /// to block (a `spawn_blocking` task, not a runtime worker).
+    pub fn files_under_blocking(
+        &self,
+        queries: Vec<(Option<String>, String)>,
+    ) -> Result<Vec<Vec<FileDoc>>, IndexError> {
+        self.with_conn_blocking(|c| {
+            queries
+                .iter()
+                .map(|(node, prefix)| store::files_under(c, node.as_deref(), prefix))
+                .collect()
+        })
+    }
+
     /// One file by id, rebuilt as a document (any status; see
     /// [`store::files_under`] for the fields set).
     pub async fn file_doc(&self, id: &str) -> Result<Option<FileDoc>, IndexError> {
         let id = id.to_string();
         self.with_conn(move |c| store::file_doc(c, &id)).await
+    }
+
+    /// [`Index::file_doc`] on the calling thread, which must be allowed to
+    /// block (a `spawn_blocking` task, not a runtime worker).
+    pub fn file_doc_blocking(&self, id: &str) -> Result<Option<FileDoc>, IndexError> {
+        self.with_conn_blocking(|c| store::file_doc(c, id))
     }
 
     /// What inode `inode` names: a file (by its document's `inode`, through

@@ -172,6 +172,80 @@ pub fn resolve(d: &Derived, path: &str) -> Result<Resolved, ReaddirError> {
     Err(ReaddirError::NotFound(path.to_string()))
 }
 
+/// The candidate queries of `dir` at `sub_path`, compiled: step one of
+/// [`evaluate`], then the queries run, then [`Plan::list`].
+struct Plan {
+    compiled: readdir::CompiledDirectory,
+    queries: Vec<(Option<String>, String)>,
+    /// `slots[i]`: mount i's query, if it contributes here.
+    slots: Vec<Option<usize>>,
+}
+
+impl Plan {
+    fn new(
+        dir: &VirtualDirectoryDoc,
+        ancestors: &[Arc<VirtualDirectoryDoc>],
+        sub_path: &[String],
+    ) -> Result<Plan, ReaddirError> {
+        let anc: Vec<&VirtualDirectoryDoc> = ancestors.iter().map(|a| a.as_ref()).collect();
+        let compiled = readdir::compile_directory(dir, &anc).map_err(|e| {
+            tracing::error!(dir = %dir.virtual_path, field = %e.field, error = %e.message,
+                "a virtual directory does not compile; it answers 422 until fixed");
+            ReaddirError::Invalid {
+                dir: dir.virtual_path.clone(),
+                field: e.field,
+                message: e.message,
+            }
+        })?;
+        let sub: Vec<&str> = sub_path.iter().map(String::as_str).collect();
+        let mut queries = Vec::new();
+        let mut slots = Vec::with_capacity(dir.mounts.len());
+        for m in &dir.mounts {
+            slots.push(readdir::mount_query(m, &sub).map(|q| {
+                queries.push(q);
+                queries.len() - 1
+            }));
+        }
+        Ok(Plan {
+            compiled,
+            queries,
+            slots,
+        })
+    }
+
+    fn list(
+        self,
+        index: &Index,
+        mut results: Vec<Vec<FileDoc>>,
+        sub_path: &[String],
+        children: &[Arc<VirtualDirectoryDoc>],
+        virtual_path: &str,
+    ) -> Vec<Entry> {
+        let sub: Vec<&str> = sub_path.iter().map(String::as_str).collect();
+        let mut candidates: Vec<Vec<FileDoc>> = Vec::with_capacity(self.slots.len());
+        for slot in self.slots {
+            candidates.push(
+                slot.map(|i| std::mem::take(&mut results[i]))
+                    .unwrap_or_default(),
+            );
+        }
+        let refs: Vec<Vec<&FileDoc>> = candidates.iter().map(|c| c.iter().collect()).collect();
+        let kids: Vec<&VirtualDirectoryDoc> = children.iter().map(|c| c.as_ref()).collect();
+        let now = mosaicfs_common::time::now();
+        index.with_derived(|d| {
+            readdir::list(
+                &self.compiled,
+                virtual_path,
+                &sub,
+                &refs,
+                &kids,
+                &CacheFacts(d.labels()),
+                now,
+            )
+        })
+    }
+}
+
 /// Evaluates `dir` at `sub_path`: compile, query each mount's candidates,
 /// list. `children` are used only at the directory itself.
 pub async fn evaluate(
@@ -182,48 +256,9 @@ pub async fn evaluate(
     children: &[Arc<VirtualDirectoryDoc>],
     virtual_path: &str,
 ) -> Result<Vec<Entry>, ReaddirError> {
-    let anc: Vec<&VirtualDirectoryDoc> = ancestors.iter().map(|a| a.as_ref()).collect();
-    let compiled = readdir::compile_directory(dir, &anc).map_err(|e| {
-        tracing::error!(dir = %dir.virtual_path, field = %e.field, error = %e.message,
-            "a virtual directory does not compile; it answers 422 until fixed");
-        ReaddirError::Invalid {
-            dir: dir.virtual_path.clone(),
-            field: e.field,
-            message: e.message,
-        }
-    })?;
-    let sub: Vec<&str> = sub_path.iter().map(String::as_str).collect();
-    // One query per mount that contributes here; `slots[i]` is mount i's.
-    let mut queries = Vec::new();
-    let mut slots = Vec::with_capacity(dir.mounts.len());
-    for m in &dir.mounts {
-        slots.push(readdir::mount_query(m, &sub).map(|q| {
-            queries.push(q);
-            queries.len() - 1
-        }));
-    }
-    let mut results = index.files_under(queries).await?;
-    let mut candidates: Vec<Vec<FileDoc>> = Vec::with_capacity(slots.len());
-    for slot in slots {
-        candidates.push(
-            slot.map(|i| std::mem::take(&mut results[i]))
-                .unwrap_or_default(),
-        );
-    }
-    let refs: Vec<Vec<&FileDoc>> = candidates.iter().map(|c| c.iter().collect()).collect();
-    let kids: Vec<&VirtualDirectoryDoc> = children.iter().map(|c| c.as_ref()).collect();
-    let now = mosaicfs_common::time::now();
-    Ok(index.with_derived(|d| {
-        readdir::list(
-            &compiled,
-            virtual_path,
-            &sub,
-            &refs,
-            &kids,
-            &CacheFacts(d.labels()),
-            now,
-        )
-    }))
+    let mut plan = Plan::new(dir, ancestors, sub_path)?;
+    let results = index.files_under(std::mem::take(&mut plan.queries)).await?;
+    Ok(plan.list(index, results, sub_path, children, virtual_path))
 }
 
 struct Cached {
@@ -277,6 +312,19 @@ impl ReaddirCache {
     }
 }
 
+/// The listing of `path` if the cache holds a valid one, without waiting or
+/// querying: for callers that answer from memory when they can (the FUSE
+/// backend's `lookup`) and fall back to [`readdir`] otherwise.
+pub fn cached(index: &Index, cache: &ReaddirCache, path: &str) -> Option<Arc<Listing>> {
+    if !index.is_ready() {
+        return None;
+    }
+    let r = index.with_derived(|d| resolve(d, path)).ok()?;
+    let hit = cache.get(path, &r)?;
+    cache.hits.fetch_add(1, Ordering::Relaxed);
+    Some(hit)
+}
+
 /// The listing of `path`, from the cache when valid. A component path below
 /// a directory that its mounts do not make is [`ReaddirError::NotFound`].
 pub async fn readdir(
@@ -298,7 +346,43 @@ pub async fn readdir(
         return Ok(listing);
     }
     cache.misses.fetch_add(1, Ordering::Relaxed);
-    let entries = evaluate(index, &r.dir, &r.ancestors, &r.sub_path, &r.children, path).await?;
+    let mut plan = Plan::new(&r.dir, &r.ancestors, &r.sub_path)?;
+    let results = index.files_under(std::mem::take(&mut plan.queries)).await?;
+    let entries = plan.list(index, results, &r.sub_path, &r.children, path);
+    finish(cache, path, r, entries)
+}
+
+/// [`readdir`] on the calling thread, which must be allowed to block (a
+/// `spawn_blocking` task): the index query runs here instead of on another
+/// thread of the blocking pool. An index still catching up answers
+/// [`ReaddirError::NotReady`] at once (the async version waits briefly).
+pub fn readdir_blocking(
+    index: &Index,
+    cache: &ReaddirCache,
+    path: &str,
+) -> Result<Arc<Listing>, ReaddirError> {
+    if !index.is_ready() {
+        return Err(ReaddirError::NotReady);
+    }
+    let r = index.with_derived(|d| resolve(d, path))?;
+    if let Some(listing) = cache.get(path, &r) {
+        cache.hits.fetch_add(1, Ordering::Relaxed);
+        return Ok(listing);
+    }
+    cache.misses.fetch_add(1, Ordering::Relaxed);
+    let mut plan = Plan::new(&r.dir, &r.ancestors, &r.sub_path)?;
+    let results = index.files_under_blocking(std::mem::take(&mut plan.queries))?;
+    let entries = plan.list(index, results, &r.sub_path, &r.children, path);
+    finish(cache, path, r, entries)
+}
+
+/// Wraps and caches evaluated entries.
+fn finish(
+    cache: &ReaddirCache,
+    path: &str,
+    r: Resolved,
+    entries: Vec<Entry>,
+) -> Result<Arc<Listing>, ReaddirError> {
     // A synthesized subdirectory exists exactly when some file below it
     // passes the steps, that is when its own listing is not empty.
     if !r.sub_path.is_empty() && entries.is_empty() {

@@ -3,9 +3,12 @@
 //! [`Core`] helper returning `Result<T, Errno>` and replies with the result.
 //!
 //! The kernel's request loop never waits: every callback that may touch
-//! SQLite, CouchDB or the network is spawned on the tokio runtime, which
-//! replies when done (`Reply*` values are `Send`). So a stalled remote file
-//! delays only its own readers; `ls` elsewhere answers at once.
+//! SQLite, CouchDB or the network runs on the tokio runtime or its blocking
+//! pool, which replies when done (`Reply*` values are `Send`). So a stalled
+//! remote file delays only its own readers; `ls` elsewhere answers at once.
+//! Index work runs as one blocking task (`*_blocking` helpers: one thread
+//! hand-off, not three); answers that need only cached listings are given
+//! in the callback itself.
 //!
 //! Inodes (plan 4.3): 1 is the root; directory documents and files use
 //! their document's `inode`; synthesized directories
@@ -27,7 +30,7 @@ use crate::{FileHandle as VfsHandle, Vfs};
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
     InitFlags, KernelConfig, LockOwner, MountOption, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request,
 };
 use mosaicfs_common::documents::{FileDoc, FileStatus, ROOT_INODE};
 use mosaicfs_common::rules::readdir::Entry;
@@ -42,10 +45,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use tokio::runtime::Handle;
 
-/// How long the kernel keeps a name → inode answer.
-pub const ENTRY_TTL: Duration = Duration::from_secs(1);
-/// How long the kernel keeps attributes.
-pub const ATTR_TTL: Duration = Duration::from_secs(1);
+/// How long the kernel keeps a name → inode answer: as long as the readdir
+/// cache keeps the listing it came from (the mount is read-only; a change
+/// shows at the latest when both run out).
+pub const ENTRY_TTL: Duration = readdir::CACHE_TTL;
+/// How long the kernel keeps attributes (same reasoning as [`ENTRY_TTL`]).
+pub const ATTR_TTL: Duration = readdir::CACHE_TTL;
 /// Permissions of files: read-only for everyone.
 pub const FILE_MODE: u16 = 0o444;
 /// Permissions of directories: read and search for everyone.
@@ -111,9 +116,52 @@ struct OpenFile {
     _backing: Option<BackingId>,
 }
 
-/// One directory listing as opened: offsets index into it, so they stay
-/// stable while the handle is open whatever changes meanwhile.
-type DirSnapshot = Arc<Vec<(u64, FileType, String)>>;
+/// One directory listing as opened: offsets index into it (0 is `.`, 1 is
+/// `..`, then the listing's entries), so they stay stable while the handle
+/// is open whatever changes meanwhile.
+#[derive(Clone)]
+pub struct DirSnapshot {
+    ino: u64,
+    parent: u64,
+    mtime: SystemTime,
+    listing: Arc<Listing>,
+}
+
+impl DirSnapshot {
+    /// Number of entries, `.` and `..` included.
+    fn len(&self) -> usize {
+        self.listing.entries.len() + 2
+    }
+}
+
+/// How many requests of each kind the daemon answered (tests use them to
+/// check what the kernel caches).
+#[derive(Debug, Default)]
+pub struct OpCounts {
+    lookups: AtomicU64,
+    getattrs: AtomicU64,
+    opens: AtomicU64,
+    reads: AtomicU64,
+}
+
+impl OpCounts {
+    /// `LOOKUP` requests answered.
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
+    }
+    /// `GETATTR` requests answered.
+    pub fn getattrs(&self) -> u64 {
+        self.getattrs.load(Ordering::Relaxed)
+    }
+    /// `OPEN` requests answered.
+    pub fn opens(&self) -> u64 {
+        self.opens.load(Ordering::Relaxed)
+    }
+    /// `READ` requests answered (passthrough reads never come here).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+}
 
 /// The filesystem's state and the helpers the callbacks call.
 pub struct Core {
@@ -128,6 +176,7 @@ pub struct Core {
     /// `(size, mtime)` of each file at its last open (for `KEEP_CACHE`).
     seen: Mutex<HashMap<u64, (u64, Timestamp)>>,
     next_fh: AtomicU64,
+    counts: OpCounts,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -195,7 +244,13 @@ impl Core {
             dirs: Mutex::default(),
             seen: Mutex::default(),
             next_fh: AtomicU64::new(1),
+            counts: OpCounts::default(),
         }
+    }
+
+    /// Requests answered so far, by kind.
+    pub fn counts(&self) -> &OpCounts {
+        &self.counts
     }
 
     /// The readdir cache's `(hits, misses)`.
@@ -223,27 +278,44 @@ impl Core {
         Ok(node)
     }
 
-    async fn dir_path(&self, ino: u64) -> Result<String, Errno> {
-        match self.node(ino).await? {
+    /// [`Core::node`] on a blocking thread: from memory, else through `rt`.
+    fn node_blocking(&self, rt: &Handle, ino: u64) -> Result<Node, Errno> {
+        if ino == ROOT_INODE {
+            return Ok(Node::Dir("/".into()));
+        }
+        let known = lock(&self.nodes).get(&ino).cloned();
+        match known {
+            Some(n) => Ok(n),
+            None => rt.block_on(self.node(ino)),
+        }
+    }
+
+    fn dir_path_blocking(&self, rt: &Handle, ino: u64) -> Result<String, Errno> {
+        match self.node_blocking(rt, ino)? {
             Node::Dir(p) => Ok(p),
             Node::File(_) => Err(Errno::ENOTDIR),
         }
     }
 
-    async fn listing(&self, path: &str) -> Result<Arc<Listing>, Errno> {
-        readdir::readdir(&self.index, &self.listings, path)
-            .await
-            .map_err(|e| readdir_errno(path, e))
+    /// The listing of `path` on a blocking thread (the index query runs on
+    /// it); while the index is still catching up, waits through `rt`.
+    fn listing_blocking(&self, rt: &Handle, path: &str) -> Result<Arc<Listing>, Errno> {
+        match readdir::readdir_blocking(&self.index, &self.listings, path) {
+            Err(ReaddirError::NotReady) => rt
+                .block_on(readdir::readdir(&self.index, &self.listings, path))
+                .map_err(|e| readdir_errno(path, e)),
+            r => r.map_err(|e| readdir_errno(path, e)),
+        }
     }
 
-    /// The inode of the directory at `path`.
-    async fn dir_inode(&self, path: &str) -> u64 {
+    /// The inode of the directory at `path` (blocking thread).
+    fn dir_inode_blocking(&self, rt: &Handle, path: &str) -> u64 {
         if path == "/" {
             return ROOT_INODE;
         }
         // The entry in its parent's listing carries it (document or
         // synthesized); the root stands in if the parent cannot be listed.
-        match self.listing(parent_path(path)).await {
+        match self.listing_blocking(rt, parent_path(path)) {
             Ok(l) => l
                 .entries
                 .iter()
@@ -315,18 +387,46 @@ impl Core {
         system_time(d.updated_at.as_ref().unwrap_or(&d.created_at))
     }
 
-    async fn active_file(&self, file_id: &str) -> Result<FileDoc, Errno> {
-        match self.index.file_doc(file_id).await.map_err(index_errno)? {
+    /// The active document `file_id` (blocking thread).
+    fn active_file_blocking(&self, file_id: &str) -> Result<FileDoc, Errno> {
+        match self.index.file_doc_blocking(file_id).map_err(index_errno)? {
             Some(f) if f.status == FileStatus::Active => Ok(f),
             _ => Err(Errno::ENOENT),
         }
     }
 
-    /// `lookup`: the entry `name` of directory `parent`.
-    pub async fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
+    /// `lookup` answered from memory when the parent's listing is cached
+    /// (`None`: ask [`Core::lookup_blocking`]).
+    pub fn lookup_cached(&self, parent: u64, name: &OsStr) -> Option<Result<FileAttr, Errno>> {
+        let path = match parent {
+            ROOT_INODE => "/".to_string(),
+            _ => match lock(&self.nodes).get(&parent)? {
+                Node::Dir(p) => p.clone(),
+                Node::File(_) => return Some(Err(Errno::ENOTDIR)),
+            },
+        };
+        let l = readdir::cached(&self.index, &self.listings, &path)?;
+        self.counts.lookups.fetch_add(1, Ordering::Relaxed);
+        Some(self.lookup_in(&l, name))
+    }
+
+    /// `lookup`: the entry `name` of directory `parent`. Like every
+    /// `*_blocking` helper it runs on a blocking thread and uses `rt` only
+    /// for what needs the runtime.
+    pub fn lookup_blocking(
+        &self,
+        rt: &Handle,
+        parent: u64,
+        name: &OsStr,
+    ) -> Result<FileAttr, Errno> {
+        self.counts.lookups.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir_path_blocking(rt, parent)?;
+        let l = self.listing_blocking(rt, &path)?;
+        self.lookup_in(&l, name)
+    }
+
+    fn lookup_in(&self, l: &Listing, name: &OsStr) -> Result<FileAttr, Errno> {
         let name = name.to_str().ok_or(Errno::ENOENT)?;
-        let path = self.dir_path(parent).await?;
-        let l = self.listing(&path).await?;
         // Listings come sorted by name.
         let i = l
             .entries
@@ -345,59 +445,137 @@ impl Core {
                 ..
             } => self.remember(*inode, Node::Dir(virtual_path.clone())),
         }
-        Ok(self.entry_attr(e, Self::directory_mtime(&l)))
+        Ok(self.entry_attr(e, Self::directory_mtime(l)))
     }
 
-    /// `getattr`.
-    pub async fn getattr(&self, ino: u64) -> Result<FileAttr, Errno> {
-        match self.node(ino).await? {
+    /// `getattr` (blocking thread).
+    pub fn getattr_blocking(&self, rt: &Handle, ino: u64) -> Result<FileAttr, Errno> {
+        self.counts.getattrs.fetch_add(1, Ordering::Relaxed);
+        match self.node_blocking(rt, ino)? {
             Node::Dir(path) => {
-                let l = self.listing(&path).await?;
+                let l = self.listing_blocking(rt, &path)?;
                 Ok(self.dir_attr(ino, Self::directory_mtime(&l)))
             }
             Node::File(id) => {
-                let f = self.active_file(&id).await?;
+                let f = self.active_file_blocking(&id)?;
                 Ok(self.file_attr(ino, f.size, &f.mtime))
             }
         }
     }
 
-    /// `opendir`: snapshots the listing under a new handle.
-    pub async fn opendir(&self, ino: u64) -> Result<u64, Errno> {
-        let path = self.dir_path(ino).await?;
-        let l = self.listing(&path).await?;
-        let parent = self.dir_inode(parent_path(&path)).await;
-        let mut out = Vec::with_capacity(l.entries.len() + 2);
-        out.push((ino, FileType::Directory, ".".to_string()));
-        out.push((parent, FileType::Directory, "..".to_string()));
+    /// The path of directory `ino` if known without a query.
+    fn known_dir_path(&self, ino: u64) -> Option<Result<String, Errno>> {
+        if ino == ROOT_INODE {
+            return Some(Ok("/".to_string()));
+        }
+        match lock(&self.nodes).get(&ino)? {
+            Node::Dir(p) => Some(Ok(p.clone())),
+            Node::File(_) => Some(Err(Errno::ENOTDIR)),
+        }
+    }
+
+    /// [`Core::dir_inode`] from cached listings only.
+    fn dir_inode_cached(&self, path: &str) -> Option<u64> {
+        if path == "/" {
+            return Some(ROOT_INODE);
+        }
+        let l = readdir::cached(&self.index, &self.listings, parent_path(path))?;
+        Some(
+            l.entries
+                .iter()
+                .find_map(|e| match e {
+                    Entry::Directory {
+                        inode,
+                        virtual_path,
+                        ..
+                    } if virtual_path == path => Some(*inode),
+                    _ => None,
+                })
+                .unwrap_or(ROOT_INODE),
+        )
+    }
+
+    /// `opendir` answered from memory when the listing and its parent's are
+    /// cached (`None`: ask [`Core::opendir_blocking`]).
+    pub fn opendir_cached(&self, ino: u64) -> Option<Result<u64, Errno>> {
+        let path = match self.known_dir_path(ino)? {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let l = readdir::cached(&self.index, &self.listings, &path)?;
+        let parent = self.dir_inode_cached(parent_path(&path))?;
+        Some(Ok(self.open_snapshot(ino, parent, l)))
+    }
+
+    /// `getattr` of a directory answered from memory when its listing is
+    /// cached (`None`: ask [`Core::getattr_blocking`]).
+    pub fn getattr_cached(&self, ino: u64) -> Option<Result<FileAttr, Errno>> {
+        let path = self.known_dir_path(ino)?.ok()?;
+        let l = readdir::cached(&self.index, &self.listings, &path)?;
+        self.counts.getattrs.fetch_add(1, Ordering::Relaxed);
+        Some(Ok(self.dir_attr(ino, Self::directory_mtime(&l))))
+    }
+
+    /// `opendir`: snapshots the listing under a new handle (blocking
+    /// thread).
+    pub fn opendir_blocking(&self, rt: &Handle, ino: u64) -> Result<u64, Errno> {
+        let path = self.dir_path_blocking(rt, ino)?;
+        let l = self.listing_blocking(rt, &path)?;
+        let parent = self.dir_inode_blocking(rt, parent_path(&path));
+        Ok(self.open_snapshot(ino, parent, l))
+    }
+
+    fn open_snapshot(&self, ino: u64, parent: u64, l: Arc<Listing>) -> u64 {
         {
             let mut nodes = lock(&self.nodes);
             for e in &l.entries {
                 match e {
-                    Entry::File {
-                        name,
-                        inode,
-                        file_id,
-                        ..
-                    } => {
+                    Entry::File { inode, file_id, .. } => {
                         nodes.insert(*inode, Node::File(file_id.clone()));
-                        out.push((*inode, FileType::RegularFile, name.clone()));
                     }
                     Entry::Directory {
-                        name,
                         inode,
                         virtual_path,
                         ..
                     } => {
                         nodes.insert(*inode, Node::Dir(virtual_path.clone()));
-                        out.push((*inode, FileType::Directory, name.clone()));
                     }
                 }
             }
         }
+        let snap = DirSnapshot {
+            ino,
+            parent,
+            mtime: Self::directory_mtime(&l),
+            listing: l,
+        };
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.dirs).insert(fh, Arc::new(out));
-        Ok(fh)
+        lock(&self.dirs).insert(fh, snap);
+        fh
+    }
+
+    /// Entry `i` of an open directory: inode, type, name and (for
+    /// `readdirplus`) attributes.
+    fn dir_entry<'a>(&self, d: &'a DirSnapshot, i: usize) -> (u64, FileType, &'a str, FileAttr) {
+        match i {
+            0 => (
+                d.ino,
+                FileType::Directory,
+                ".",
+                self.dir_attr(d.ino, d.mtime),
+            ),
+            1 => (
+                d.parent,
+                FileType::Directory,
+                "..",
+                self.dir_attr(d.parent, d.mtime),
+            ),
+            _ => {
+                let e = &d.listing.entries[i - 2];
+                let attr = self.entry_attr(e, d.mtime);
+                (attr.ino.0, attr.kind, e.name(), attr)
+            }
+        }
     }
 
     /// The snapshot of an open directory.
@@ -411,24 +589,32 @@ impl Core {
     }
 
     /// `open`: read-only opens only. `backing` registers a local file for
-    /// passthrough (the reply's `open_backing`).
-    pub async fn open(
+    /// passthrough (the reply's `open_backing`). Runs on a blocking thread
+    /// (`rt` serves what needs the runtime): a file of this node is opened
+    /// in this one step, index query included.
+    pub fn open_blocking(
         &self,
+        rt: &Handle,
         ino: u64,
         flags: OpenFlags,
         backing: impl FnOnce(&std::fs::File) -> std::io::Result<BackingId>,
     ) -> Result<Opened, Errno> {
+        self.counts.opens.fetch_add(1, Ordering::Relaxed);
         if flags.acc_mode() != OpenAccMode::O_RDONLY
             || flags.0 & (libc_flags::O_TRUNC | libc_flags::O_APPEND) != 0
         {
             return Err(Errno::EROFS);
         }
-        let id = match self.node(ino).await? {
+        let id = match self.node_blocking(rt, ino)? {
             Node::File(id) => id,
             Node::Dir(_) => return Err(Errno::EISDIR),
         };
-        let doc = self.active_file(&id).await?;
-        let handle = self.vfs.open(&doc).await.map_err(|e| errno_of(&e))?;
+        let doc = self.active_file_blocking(&id)?;
+        let handle = match self.vfs.open_local_blocking(&doc) {
+            Some(h) => h,
+            None => rt.block_on(self.vfs.open(&doc)),
+        }
+        .map_err(|e| errno_of(&e))?;
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let local = matches!(handle.tier(), Tier::Local(_) | Tier::Mount { .. });
         if local
@@ -468,6 +654,7 @@ impl Core {
 
     /// `read`.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<bytes::Bytes, Errno> {
+        self.counts.reads.fetch_add(1, Ordering::Relaxed);
         let h = lock(&self.files)
             .get(&fh)
             .map(|f| f.handle.clone())
@@ -514,11 +701,26 @@ impl MosaicFs {
     {
         self.rt.spawn(work(self.core.clone()));
     }
+
+    /// Runs `work` on the runtime's blocking pool, off the kernel's request
+    /// loop: one thread hand-off for work that queries the index.
+    fn blocking(&self, work: impl FnOnce(&Core, &Handle) + Send + 'static) {
+        let (core, rt) = (self.core.clone(), self.rt.clone());
+        self.rt.spawn_blocking(move || work(&core, &rt));
+    }
 }
 
 impl Filesystem for MosaicFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_readahead(MAX_READAHEAD);
+        // Listings carry every entry's attributes: hand them over with the
+        // names so `ls -l` and `tar` need no LOOKUP per entry.
+        if config
+            .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS)
+            .is_err()
+        {
+            tracing::info!("the kernel does not offer readdirplus");
+        }
         if self.core.passthrough.load(Ordering::Relaxed) {
             let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(1).is_ok();
@@ -533,30 +735,46 @@ impl Filesystem for MosaicFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let name = name.to_owned();
-        self.spawn(|c| async move {
-            match c.lookup(parent.0, &name).await {
+        // A cached listing answers at once, without a trip to the runtime.
+        if let Some(r) = self.core.lookup_cached(parent.0, name) {
+            match r {
                 Ok(attr) => reply.entry(&ENTRY_TTL, &attr, Generation(0)),
                 Err(e) => reply.error(e),
             }
+            return;
+        }
+        let name = name.to_owned();
+        self.blocking(move |c, rt| match c.lookup_blocking(rt, parent.0, &name) {
+            Ok(attr) => reply.entry(&ENTRY_TTL, &attr, Generation(0)),
+            Err(e) => reply.error(e),
         });
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.spawn(|c| async move {
-            match c.getattr(ino.0).await {
+        if let Some(r) = self.core.getattr_cached(ino.0) {
+            match r {
                 Ok(attr) => reply.attr(&ATTR_TTL, &attr),
                 Err(e) => reply.error(e),
             }
+            return;
+        }
+        self.blocking(move |c, rt| match c.getattr_blocking(rt, ino.0) {
+            Ok(attr) => reply.attr(&ATTR_TTL, &attr),
+            Err(e) => reply.error(e),
         });
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.spawn(|c| async move {
-            match c.opendir(ino.0).await {
+        if let Some(r) = self.core.opendir_cached(ino.0) {
+            match r {
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
                 Err(e) => reply.error(e),
             }
+            return;
+        }
+        self.blocking(move |c, rt| match c.opendir_blocking(rt, ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
         });
     }
 
@@ -569,9 +787,39 @@ impl Filesystem for MosaicFs {
         mut reply: ReplyDirectory,
     ) {
         match self.core.dir_snapshot(fh.0) {
-            Ok(entries) => {
-                for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
-                    if reply.add(INodeNo(*ino), (i + 1) as u64, *kind, name) {
+            Ok(d) => {
+                for i in (offset as usize)..d.len() {
+                    let (ino, kind, name, _) = self.core.dir_entry(&d, i);
+                    if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        match self.core.dir_snapshot(fh.0) {
+            Ok(d) => {
+                for i in (offset as usize)..d.len() {
+                    let (ino, _, name, attr) = self.core.dir_entry(&d, i);
+                    if reply.add(
+                        INodeNo(ino),
+                        (i + 1) as u64,
+                        name,
+                        &ENTRY_TTL,
+                        &attr,
+                        Generation(0),
+                    ) {
                         break;
                     }
                 }
@@ -594,8 +842,8 @@ impl Filesystem for MosaicFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        self.spawn(|c| async move {
-            let opened = c.open(ino.0, flags, |f| reply.open_backing(f)).await;
+        self.blocking(move |c, rt| {
+            let opened = c.open_blocking(rt, ino.0, flags, |f| reply.open_backing(f));
             match opened {
                 Ok(Opened::Passthrough { fh }) => {
                     let files = lock(&c.files);

@@ -200,6 +200,46 @@ impl Vfs {
         Ok(doc)
     }
 
+    /// Opens `file` if it lives on this node (Tier 1), on the calling
+    /// thread, which must be allowed to block; `None` for files of other
+    /// nodes (use [`Vfs::open`]). One blocking step for tier selection and
+    /// the open together is what keeps `open` of small files cheap.
+    pub fn open_local_blocking(&self, file: &FileDoc) -> Option<Result<FileHandle, VfsError>> {
+        (file.source.node_id == self.inner.cfg.node_id).then(|| self.open_own(file))
+    }
+
+    /// Opens a file of this node (blocking).
+    fn open_own(&self, file: &FileDoc) -> Result<FileHandle, VfsError> {
+        if file.status != FileStatus::Active {
+            return Err(VfsError::NotFound(format!("{} is deleted", file.id)));
+        }
+        let cfg = &self.inner.cfg;
+        let tier = select_tier(
+            file,
+            &cfg.node_id,
+            &cfg.watch_paths,
+            &[],
+            &*self.inner.eviction,
+        )?;
+        let local = match &tier {
+            Tier::Local(path) | Tier::Mount { path, .. } => std::fs::File::open(path)
+                .map_err(|e| VfsError::local(format!("open {}", path.display()), e))?,
+            // A file of this node is never served remotely.
+            Tier::Remote => {
+                return Err(VfsError::NotFound(format!(
+                    "{} is not readable on its own node",
+                    file.id
+                )));
+            }
+        };
+        Ok(FileHandle {
+            file: file.clone(),
+            tier,
+            local: Some(Arc::new(local)),
+            remote: None,
+        })
+    }
+
     /// Opens `file`: picks its tier, opens local files, and for remote files
     /// checks that the owner can serve and pins the cache entry.
     pub async fn open(&self, file: &FileDoc) -> Result<FileHandle, VfsError> {
@@ -207,14 +247,15 @@ impl Vfs {
             return Err(VfsError::NotFound(format!("{} is deleted", file.id)));
         }
         let cfg = &self.inner.cfg;
-        let mounts = if file.source.node_id == cfg.node_id {
-            Vec::new()
-        } else {
-            self.node(&cfg.node_id)
-                .await?
-                .map(|n| n.network_mounts)
-                .unwrap_or_default()
-        };
+        if file.source.node_id == cfg.node_id {
+            let (vfs, f) = (self.clone(), file.clone());
+            return spawn_blocking(move || vfs.open_own(&f)).await;
+        }
+        let mounts = self
+            .node(&cfg.node_id)
+            .await?
+            .map(|n| n.network_mounts)
+            .unwrap_or_default();
         let (f, node_id, watch, eviction) = (
             file.clone(),
             cfg.node_id.clone(),

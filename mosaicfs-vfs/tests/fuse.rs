@@ -844,3 +844,126 @@ async fn a_real_tree_copies_out_byte_for_byte() {
     .await;
     m.unmount().await;
 }
+
+/// `ls -l` of a directory (getdents, then lstat of each entry) through a
+/// fresh mount: the entries' attributes come with the listing
+/// (READDIRPLUS), so the daemon answers no LOOKUP per entry, and they are
+/// the files' real sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ls_l_needs_no_lookup_per_entry() {
+    let f = local_fixture().await;
+    let w = f.watch.to_string_lossy().to_string();
+    let n = 60usize;
+    let many = f.watch.join("many");
+    std::fs::create_dir_all(&many).unwrap();
+    for i in 0..n {
+        std::fs::write(many.join(format!("f{i:03}")), bytes(i * 7, i as u64)).unwrap();
+    }
+    crawl(&f.db, &f.node, &f.watch).await;
+    f.db.put(&dir_doc(
+        "/tree",
+        json!([mount_of(&f.node, &w, "prefix_replace")]),
+    ))
+    .await
+    .unwrap();
+    let m = Mount::start(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), true).await;
+    // Resolve the directory itself first: its own LOOKUPs are not counted.
+    let dir = m.path("/tree/many");
+    let d = dir.clone();
+    assert!(blocking(move || std::fs::metadata(d).unwrap().is_dir()).await);
+    let before = m.core.counts().lookups();
+    let listed = blocking(move || {
+        let mut v: Vec<(String, u64)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let md = std::fs::symlink_metadata(e.path()).unwrap();
+                (e.file_name().into_string().unwrap(), md.len())
+            })
+            .collect();
+        v.sort();
+        v
+    })
+    .await;
+    let lookups = m.core.counts().lookups() - before;
+    let want: Vec<(String, u64)> = (0..n)
+        .map(|i| (format!("f{i:03}"), (i * 7) as u64))
+        .collect();
+    assert_eq!(listed, want, "names and sizes of ls -l");
+    assert!(
+        lookups < 5,
+        "ls -l of {n} entries made the daemon answer {lookups} LOOKUPs: readdirplus should have carried the entries"
+    );
+    m.unmount().await;
+}
+
+/// The kernel caches entries and attributes as long as the readdir cache
+/// keeps listings: a changed, a new and a removed file all show through the
+/// mount once the index has the change and that window has passed, never
+/// the old size or bytes after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn document_changes_show_through_the_mount_within_the_cache_window() {
+    let f = local_fixture().await;
+    let w = f.watch.to_string_lossy().to_string();
+    std::fs::write(f.watch.join("changing"), bytes(1000, 1)).unwrap();
+    std::fs::write(f.watch.join("leaving"), bytes(10, 2)).unwrap();
+    crawl(&f.db, &f.node, &f.watch).await;
+    f.db.put(&dir_doc(
+        "/tree",
+        json!([mount_of(&f.node, &w, "prefix_replace")]),
+    ))
+    .await
+    .unwrap();
+    let m = Mount::start(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), true).await;
+    let (changing, leaving, arriving) = (
+        m.path("/tree/changing"),
+        m.path("/tree/leaving"),
+        m.path("/tree/arriving"),
+    );
+    // Everything cached: listing, entries, attributes, pages.
+    let (c, l) = (changing.clone(), leaving.clone());
+    blocking(move || {
+        assert_eq!(std::fs::read(&c).unwrap(), bytes(1000, 1));
+        assert_eq!(std::fs::metadata(&l).unwrap().len(), 10);
+    })
+    .await;
+    std::fs::write(f.watch.join("changing"), bytes(3000, 3)).unwrap();
+    std::fs::remove_file(f.watch.join("leaving")).unwrap();
+    std::fs::write(f.watch.join("arriving"), bytes(5, 4)).unwrap();
+    crawl(&f.db, &f.node, &f.watch).await;
+    let info = f.db.db_info().await.unwrap();
+    m.index
+        .wait_for_seq(&info["update_seq"], WAIT)
+        .await
+        .unwrap();
+    let changed_at = Instant::now();
+    // Poll as a user would, until every change shows.
+    let shown = blocking(move || {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let size = std::fs::metadata(&changing).map(|m| m.len()).ok();
+            let gone = std::fs::metadata(&leaving).is_err_and(|e| e.raw_os_error() == Some(2));
+            let new = std::fs::metadata(&arriving).map(|m| m.len()).ok();
+            if size == Some(3000) && gone && new == Some(5) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await;
+    assert!(shown, "the changes did not show through the mount");
+    // Once shown, the bytes are the new ones, never cached stale pages.
+    let c = m.path("/tree/changing");
+    assert_eq!(
+        blocking(move || std::fs::read(c).unwrap()).await,
+        bytes(3000, 3)
+    );
+    tracing::info!(
+        after_ms = changed_at.elapsed().as_millis() as u64,
+        "changes shown"
+    );
+    m.unmount().await;
+}
