@@ -45,6 +45,29 @@ pub use derived::Derived;
 pub use error::IndexError;
 pub use store::{FileRow, LabelScope, NameMatch, Query};
 
+/// One readdir candidate query: the active files at `prefix` on `node`
+/// (`None`: every node), at any depth ([`store::files_under`]) or, for a
+/// mount that includes everything, one level ([`store::files_shallow`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandidateQuery {
+    /// Node filter; `None` is every node.
+    pub node: Option<String>,
+    /// Export path prefix ending in `/`.
+    pub prefix: String,
+    /// Files directly at `prefix` plus one file per subdirectory.
+    pub shallow: bool,
+}
+
+impl CandidateQuery {
+    fn run(&self, c: &rusqlite::Connection) -> Result<Vec<FileDoc>, IndexError> {
+        if self.shallow {
+            store::files_shallow(c, self.node.as_deref(), &self.prefix)
+        } else {
+            store::files_under(c, self.node.as_deref(), &self.prefix)
+        }
+    }
+}
+
 /// What an inode names (see [`Index::resolve_inode`]).
 #[derive(Debug, Clone)]
 pub enum InodeTarget {
@@ -212,29 +235,19 @@ impl Index {
     /// All queries run on one connection, one after another.
     pub async fn files_under(
         &self,
-        queries: Vec<(Option<String>, String)>,
+        queries: Vec<CandidateQuery>,
     ) -> Result<Vec<Vec<FileDoc>>, IndexError> {
-        self.with_conn(move |c| {
-            queries
-                .iter()
-                .map(|(node, prefix)| store::files_under(c, node.as_deref(), prefix))
-                .collect()
-        })
-        .await
+        self.with_conn(move |c| queries.iter().map(|q| q.run(c)).collect())
+            .await
     }
 
     /// [`Index::files_under`] on the calling thread, which must be allowed
     /// to block (a `spawn_blocking` task, not a runtime worker).
     pub fn files_under_blocking(
         &self,
-        queries: Vec<(Option<String>, String)>,
+        queries: Vec<CandidateQuery>,
     ) -> Result<Vec<Vec<FileDoc>>, IndexError> {
-        self.with_conn_blocking(|c| {
-            queries
-                .iter()
-                .map(|(node, prefix)| store::files_under(c, node.as_deref(), prefix))
-                .collect()
-        })
+        self.with_conn_blocking(|c| queries.iter().map(|q| q.run(c)).collect())
     }
 
     /// One file by id, rebuilt as a document (any status; see

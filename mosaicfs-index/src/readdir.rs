@@ -14,7 +14,7 @@
 //! behind an `Arc`, so a hit costs a hash lookup and a reference count;
 //! rendering (JSON for the API, directory entries for FUSE) is the caller's.
 
-use crate::{Derived, Index, IndexError};
+use crate::{CandidateQuery, Derived, Index, IndexError};
 use mosaicfs_common::documents::{FileDoc, VirtualDirectoryDoc};
 use mosaicfs_common::rules::labels::LabelCache;
 use mosaicfs_common::rules::readdir::{self, Entry, Facts};
@@ -176,7 +176,7 @@ pub fn resolve(d: &Derived, path: &str) -> Result<Resolved, ReaddirError> {
 /// [`evaluate`], then the queries run, then [`Plan::list`].
 struct Plan {
     compiled: readdir::CompiledDirectory,
-    queries: Vec<(Option<String>, String)>,
+    queries: Vec<CandidateQuery>,
     /// `slots[i]`: mount i's query, if it contributes here.
     slots: Vec<Option<usize>>,
 }
@@ -200,9 +200,13 @@ impl Plan {
         let sub: Vec<&str> = sub_path.iter().map(String::as_str).collect();
         let mut queries = Vec::new();
         let mut slots = Vec::with_capacity(dir.mounts.len());
-        for m in &dir.mounts {
-            slots.push(readdir::mount_query(m, &sub).map(|q| {
-                queries.push(q);
+        for (i, m) in dir.mounts.iter().enumerate() {
+            slots.push(readdir::mount_query(m, &sub).map(|(node, prefix)| {
+                queries.push(CandidateQuery {
+                    node,
+                    prefix,
+                    shallow: compiled.lists_one_level(i),
+                });
                 queries.len() - 1
             }));
         }

@@ -97,6 +97,21 @@ pub struct CompiledDirectory {
     mounts: Vec<(MountEntry, Vec<CompiledStep>)>,
 }
 
+impl CompiledDirectory {
+    /// Whether mount `i` is a `prefix_replace` mount that includes every
+    /// file (no steps of its own, none inherited, default `include`): its
+    /// listing then needs only the files directly at the level and one file
+    /// per subdirectory, not the whole subtree.
+    pub fn lists_one_level(&self, i: usize) -> bool {
+        self.inherited.is_empty()
+            && self.mounts.get(i).is_some_and(|(m, steps)| {
+                steps.is_empty()
+                    && m.strategy == Strategy::PrefixReplace
+                    && m.default_result == StepResult::Include
+            })
+    }
+}
+
 /// Compiles a directory and the steps it inherits from `ancestors` (root
 /// first, excluding the directory itself). Errors name the directory field
 /// (`mounts[i].steps[j]…`) or, for an inherited step, the ancestor's path.
