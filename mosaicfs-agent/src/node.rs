@@ -2,7 +2,7 @@
 //! registration, the heartbeat and the offline mark on shutdown.
 
 use mosaicfs_common::couch::{CouchClient, CouchError};
-use mosaicfs_common::ids;
+use mosaicfs_common::{documents, ids};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -61,14 +61,17 @@ pub fn resolve_node_id(configured: Option<&str>, state_dir: &Path) -> Result<Str
     Ok(id)
 }
 
-/// What the agent states about itself in the node document. Fields owned by
-/// the control plane (`network_mounts`, `disabled`) and unknown fields are
-/// never touched.
+/// What the agent states about itself in the node document. It never
+/// writes the control plane's fields
+/// ([`CONTROL_PLANE_FIELDS`](mosaicfs_common::documents::CONTROL_PLANE_FIELDS))
+/// except `friendly_name` when it creates the document; unknown fields are
+/// kept.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     /// Node id.
     pub node_id: String,
-    /// Display name.
+    /// Display name, written only when the agent creates the document
+    /// (afterwards registration and `PATCH /api/nodes/{id}` own it).
     pub friendly_name: String,
     /// Watch paths.
     pub watch_paths: Vec<String>,
@@ -86,7 +89,11 @@ fn platform() -> &'static str {
 }
 
 /// Writes `status` and a fresh `last_heartbeat` (plus the descriptive fields)
-/// into `node::{id}`, creating it if needed.
+/// into `node::{id}`, creating it if needed. Conflicting revisions (a
+/// control plane write that crossed this one in replication) are merged by
+/// field ownership and the losers deleted in the same write. While the
+/// control plane has the node `disabled`, the agent reports `offline`
+/// whatever `status` says (and logs a warning when it starts to).
 pub async fn write_node_status(
     db: &CouchClient,
     info: &NodeInfo,
@@ -94,11 +101,12 @@ pub async fn write_node_status(
 ) -> Result<(), CouchError> {
     let id = ids::node_doc_id(&info.node_id);
     let now = mosaicfs_common::time::format(&mosaicfs_common::time::now());
-    db.update(&id, |stored| {
+    db.update_merging(&id, documents::merge_node_revisions, |stored| {
         let mut doc = stored.unwrap_or_else(|| {
             json!({
                 "_id": id,
                 "type": "node",
+                "friendly_name": info.friendly_name,
                 "registered_at": now,
                 "vfs_capable": cfg!(any(target_os = "linux", target_os = "macos")),
                 "capabilities": [],
@@ -107,12 +115,19 @@ pub async fn write_node_status(
             })
         });
         if !doc.is_object() {
-            doc = json!({ "_id": id, "type": "node" });
+            doc = json!({ "_id": id, "type": "node", "friendly_name": info.friendly_name });
         }
         let o = doc.as_object_mut()?;
+        let disabled = o.get("disabled").and_then(Value::as_bool) == Some(true);
+        let status = if disabled { "offline" } else { status };
+        if disabled && o.get("status").and_then(Value::as_str) != Some("offline") {
+            tracing::warn!(node_id = %info.node_id, operation = "heartbeat",
+                "this node is disabled by the control plane; reporting it offline");
+        }
         o.insert("type".into(), json!("node"));
         o.insert("node_id".into(), json!(info.node_id));
-        o.insert("friendly_name".into(), json!(info.friendly_name));
+        o.entry("friendly_name")
+            .or_insert_with(|| json!(info.friendly_name));
         o.insert("platform".into(), json!(platform()));
         o.insert("status".into(), json!(status));
         o.insert("last_heartbeat".into(), json!(now));
@@ -141,7 +156,9 @@ pub async fn write_node_status(
     .map(|_| ())
 }
 
-/// Reads the node document (for tests and status output).
+/// Reads the node document, its conflicting revisions merged by field
+/// ownership (read only; the next heartbeat writes the merge).
 pub async fn read_node(db: &CouchClient, node_id: &str) -> Result<Option<Value>, CouchError> {
-    db.get_value(&ids::node_doc_id(node_id)).await
+    db.get_merged(&ids::node_doc_id(node_id), documents::merge_node_revisions)
+        .await
 }

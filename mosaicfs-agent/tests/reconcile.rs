@@ -310,3 +310,224 @@ async fn a_reindex_request_on_the_control_plane_makes_the_agent_crawl() {
     shutdown.cancel();
     agent.await.unwrap().unwrap();
 }
+
+/// `last_heartbeat` of a node document (empty if absent).
+async fn heartbeat_of(db: &CouchClient, doc_id: &str) -> String {
+    db.get_value(doc_id)
+        .await
+        .unwrap()
+        .and_then(|d| d["last_heartbeat"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Writes `docs` as they are, revisions included (`new_edits: false`, as
+/// replication writes them).
+async fn write_as_replicated(server: &CouchServer, db: &CouchClient, docs: Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/{}/_bulk_docs", server.url, db.db_name()))
+        .basic_auth(&server.username, Some(&server.password))
+        .json(&json!({"new_edits": false, "docs": docs}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+}
+
+/// The race of open question 20, provoked: the control plane writes a
+/// reindex request into a revision of the node document that the agent has
+/// meanwhile rewritten twice (what a request crossing heartbeats in
+/// replication leaves behind). Replication carries the fork to the agent;
+/// the agent's longer branch wins CouchDB's pick, so only the ownership
+/// merge brings the request back. The agent must crawl for it, and the
+/// conflict must be gone on both sides.
+///
+/// (A cut of the connection in front of the control plane would make the
+/// same fork, but after such a cut pouchdb-server's pull flow stalls under
+/// load; the fork is written directly instead.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reindex_request_that_crossed_a_heartbeat_is_merged_and_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let watch = tmp.path().join("watch");
+    make_tree(&watch, 5);
+    let local = local_server().fresh_db("conflict_local").await;
+    let cp = cp_server().fresh_db("conflict_cp").await;
+    let node = test_node_id("conflict");
+    let toml = agent_toml(&watch, &tmp.path().join("state"), &node, &local, &cp, 1);
+    let config = Config::parse(Path::new("agent.toml"), &toml).unwrap();
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(mosaicfs_agent::run_with(
+        config,
+        no_watcher(),
+        shutdown.clone(),
+    ));
+    let node_doc = format!("node::{node}");
+    let generation = |doc: &Value| {
+        doc["_rev"]
+            .as_str()
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    wait_until(
+        "5 documents and the node document (3rd revision) on the control plane",
+        Duration::from_secs(90),
+        || async {
+            file_docs(&cp).await.len() == 5
+                && cp
+                    .get_value(&node_doc)
+                    .await
+                    .unwrap()
+                    .is_some_and(|d| generation(&d) >= 3)
+        },
+    )
+    .await;
+
+    // The request, forked off two revisions back (as the control plane
+    // would have written it before those two heartbeats reached it).
+    let ancestry: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/{}/{}?revs=true",
+            cp_server().url,
+            cp.db_name(),
+            node_doc
+        ))
+        .basic_auth(&cp_server().username, Some(&cp_server().password))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut request = ancestry.clone();
+    let start = ancestry["_revisions"]["start"].as_u64().unwrap();
+    let ids: Vec<Value> = ancestry["_revisions"]["ids"].as_array().unwrap().clone();
+    let fork = "f0".repeat(16);
+    let at = mosaicfs_common::time::format(&mosaicfs_common::time::now());
+    let request_rev = format!("{}-{fork}", start - 1);
+    let o = request.as_object_mut().unwrap();
+    o.remove("_revisions");
+    o.insert("_rev".into(), json!(request_rev));
+    o.insert(
+        "_revisions".into(),
+        json!({"start": start - 1, "ids": std::iter::once(json!(fork)).chain(ids[2..].iter().cloned()).collect::<Vec<_>>()}),
+    );
+    o.insert("reindex_requested_at".into(), json!(at));
+    o.insert("control_updated_at".into(), json!(at));
+    write_as_replicated(cp_server(), &cp, json!([request])).await;
+    let (winner, conflicts) = cp.get_with_conflicts(&node_doc).await.unwrap().unwrap();
+    assert!(
+        conflicts.contains(&request_rev) && winner.get("reindex_requested_at").is_none(),
+        "the request lost CouchDB's pick: {winner} {conflicts:?}"
+    );
+
+    wait_until(
+        "a reindex crawl on the agent",
+        Duration::from_secs(90),
+        || async { subsystem(&local, &node, "crawler").await["reindex_crawls"] == 1 },
+    )
+    .await;
+    for (side, db) in [("local", &local), ("control plane", &cp)] {
+        wait_until(
+            &format!("no conflict and the request on the {side} node document"),
+            Duration::from_secs(60),
+            || async {
+                let (doc, conflicts) = db.get_with_conflicts(&node_doc).await.unwrap().unwrap();
+                conflicts.is_empty() && doc["reindex_requested_at"] == json!(at)
+            },
+        )
+        .await;
+    }
+    // The losing branch was deleted, and the heartbeat goes on over the merge.
+    let (doc, _) = cp.get_with_conflicts(&node_doc).await.unwrap().unwrap();
+    assert_ne!(doc["_rev"], json!(request_rev));
+    assert_eq!(doc["status"], "online");
+    let beat = heartbeat_of(&local, &node_doc).await;
+    wait_until(
+        "heartbeats after the merge",
+        Duration::from_secs(20),
+        || {
+            let (local, node_doc, beat) = (&local, &node_doc, &beat);
+            async move { heartbeat_of(local, node_doc).await != *beat }
+        },
+    )
+    .await;
+    let crawler = subsystem(&local, &node, "crawler").await;
+    assert_eq!(crawler["reindex_crawls"], 1, "{crawler}");
+
+    shutdown.cancel();
+    agent.await.unwrap().unwrap();
+}
+
+/// `CouchClient::get_with_conflicts`, `get_revision`, `get_merged` and
+/// `update_merging` on a conflict made with `new_edits: false` (as
+/// replication writes it).
+#[tokio::test]
+async fn conflicting_revisions_are_read_merged_and_resolved_in_one_write() {
+    let db = local_server().fresh_db("conflict_client").await;
+    let id = "node::merge";
+    assert!(db.get_with_conflicts(id).await.unwrap().is_none());
+    let base = json!({"_id": id, "type": "node", "v": 0});
+    let r1 = db.put(&base).await.unwrap();
+    assert_eq!(
+        db.get_with_conflicts(id).await.unwrap().unwrap().1,
+        Vec::<String>::new()
+    );
+    // Two children of r1, as two replicas would write them.
+    let s = local_server();
+    let http = reqwest::Client::new();
+    let gen1 = r1.rev.split('-').nth(1).unwrap().to_string();
+    for (hash, v) in [("a", 1), ("b", 2)] {
+        let rev = format!("2-{}", hash.repeat(32));
+        let resp = http
+            .post(format!("{}/{}/_bulk_docs", s.url, db.db_name()))
+            .basic_auth(&s.username, Some(&s.password))
+            .json(&json!({"new_edits": false, "docs": [{
+                "_id": id, "_rev": rev, "type": "node", "v": v,
+                "_revisions": {"start": 2, "ids": [hash.repeat(32), gen1]},
+            }]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+    let (winner, conflicts) = db.get_with_conflicts(id).await.unwrap().unwrap();
+    assert_eq!(conflicts.len(), 1, "{winner} {conflicts:?}");
+    assert!(winner.get("_conflicts").is_none());
+    let loser = db.get_revision(id, &conflicts[0]).await.unwrap().unwrap();
+    assert_eq!(loser["_rev"], json!(conflicts[0]));
+    assert_ne!(loser["v"], winner["v"]);
+    assert!(db.get_revision(id, "9-ffff").await.unwrap().is_none());
+
+    let sum = |revs: &[Value]| {
+        let mut m = revs[0].clone();
+        m["v"] = json!(revs.iter().map(|r| r["v"].as_i64().unwrap()).sum::<i64>());
+        Some(m)
+    };
+    // Reading merges without writing.
+    assert_eq!(db.get_merged(id, sum).await.unwrap().unwrap()["v"], 3);
+    assert_eq!(db.get_with_conflicts(id).await.unwrap().unwrap().1.len(), 1);
+    // Writing merges, applies the change and deletes the loser.
+    let written = db
+        .update_merging(id, sum, |d| {
+            let mut d = d?;
+            d["seen"] = json!(true);
+            Some(d)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(written.rev.starts_with("3-"), "{written:?}");
+    let (doc, conflicts) = db.get_with_conflicts(id).await.unwrap().unwrap();
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+    assert_eq!(
+        (doc["v"].clone(), doc["seen"].clone()),
+        (json!(3), json!(true))
+    );
+    // Without a conflict `merge` is not consulted.
+    db.update_merging(id, |_| panic!("no conflict to merge"), |d| d)
+        .await
+        .unwrap();
+}

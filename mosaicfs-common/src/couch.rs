@@ -744,6 +744,166 @@ impl CouchClient {
         })
     }
 
+    /// A document with the revisions it conflicts with
+    /// (`GET /{db}/{id}?conflicts=true`): CouchDB's winner (without
+    /// `_conflicts`) and the `_rev`s of the other leaves, or `None` if absent.
+    pub async fn get_with_conflicts(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Value, Vec<String>)>, CouchError> {
+        let mut url = self.url(&self.doc_path(id));
+        url.query_pairs_mut().append_pair("conflicts", "true");
+        let mut doc: Value = match self
+            .request("get document", Method::GET, url, None, REQUEST_TIMEOUT)
+            .await
+        {
+            Ok((_, bytes)) => decode("get document", &bytes)?,
+            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let conflicts = doc
+            .as_object_mut()
+            .and_then(|o| o.remove("_conflicts"))
+            .and_then(|c| serde_json::from_value::<Vec<String>>(c).ok())
+            .unwrap_or_default();
+        Ok(Some((doc, conflicts)))
+    }
+
+    /// One revision of a document (`GET /{db}/{id}?rev=…`), or `None` if that
+    /// revision is unknown or its body was compacted away.
+    pub async fn get_revision(&self, id: &str, rev: &str) -> Result<Option<Value>, CouchError> {
+        let mut url = self.url(&self.doc_path(id));
+        url.query_pairs_mut().append_pair("rev", rev);
+        match self
+            .request("get revision", Method::GET, url, None, REQUEST_TIMEOUT)
+            .await
+        {
+            Ok((_, bytes)) => decode("get revision", &bytes).map(Some),
+            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The winner and the bodies of its conflicting revisions (winner
+    /// first), and the conflicting `_rev`s; `None` if the document is absent.
+    async fn revisions(&self, id: &str) -> Result<Option<(Vec<Value>, Vec<String>)>, CouchError> {
+        let Some((winner, conflicts)) = self.get_with_conflicts(id).await? else {
+            return Ok(None);
+        };
+        let mut revisions = vec![winner];
+        for rev in &conflicts {
+            if let Some(body) = self.get_revision(id, rev).await? {
+                revisions.push(body);
+            }
+        }
+        Ok(Some((revisions, conflicts)))
+    }
+
+    /// A document as `merge` combines its conflicting revisions (winner
+    /// first; `merge` is not called when there is no conflict). Reads only:
+    /// the conflict stays until a writer resolves it.
+    pub async fn get_merged(
+        &self,
+        id: &str,
+        merge: impl Fn(&[Value]) -> Option<Value>,
+    ) -> Result<Option<Value>, CouchError> {
+        Ok(self.revisions(id).await?.map(|(mut revisions, conflicts)| {
+            if conflicts.is_empty() {
+                revisions.swap_remove(0)
+            } else {
+                merge(&revisions).unwrap_or_else(|| revisions.swap_remove(0))
+            }
+        }))
+    }
+
+    /// [`update`](Self::update) that resolves conflicts on the way: `update`
+    /// gets the document as `merge` combines its conflicting revisions
+    /// (winner first), and its result is written over the winner while the
+    /// other leaves are deleted, in one `_bulk_docs`. If the winner changed
+    /// meanwhile, everything is read again. Deleting a leaf can fail
+    /// (replication or another writer deleted it first): it is logged and
+    /// left to the next write, which sees it again if it is still there.
+    /// `None` from `update` writes nothing (and resolves nothing).
+    pub async fn update_merging(
+        &self,
+        id: &str,
+        merge: impl Fn(&[Value]) -> Option<Value>,
+        mut update: impl FnMut(Option<Value>) -> Option<Value>,
+    ) -> Result<Option<DocRev>, CouchError> {
+        const CONFLICT_ATTEMPTS: u32 = 8;
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let (stored, rev, conflicts) = match self.revisions(id).await? {
+                None => (None, None, Vec::new()),
+                Some((mut revisions, conflicts)) => {
+                    let rev = revisions[0].get("_rev").cloned();
+                    let doc = if conflicts.is_empty() {
+                        revisions.swap_remove(0)
+                    } else {
+                        merge(&revisions).unwrap_or_else(|| revisions.swap_remove(0))
+                    };
+                    (Some(doc), rev, conflicts)
+                }
+            };
+            let Some(mut doc) = update(stored) else {
+                return Ok(None);
+            };
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("_id".into(), Value::String(id.to_string()));
+                o.remove("_conflicts");
+                match rev {
+                    Some(r) => o.insert("_rev".into(), r),
+                    None => o.remove("_rev"),
+                };
+            }
+            if conflicts.is_empty() {
+                match self.put(&doc).await {
+                    Ok(r) => return Ok(Some(r)),
+                    Err(CouchError::Conflict { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut batch = vec![doc];
+            batch.extend(
+                conflicts
+                    .iter()
+                    .map(|rev| json!({"_id": id, "_rev": rev, "_deleted": true})),
+            );
+            // CouchDB answers `_bulk_docs` in request order; every entry has
+            // the same id, so the order is the only way to match them.
+            let results = self.bulk_docs(&batch).await?;
+            for (rev, r) in conflicts.iter().zip(&results[1..]) {
+                if !r.is_ok() {
+                    tracing::debug!(doc_id = %id, rev = %rev, error = ?r.error,
+                        "conflicting revision not deleted; left to the next write");
+                }
+            }
+            let written = &results[0];
+            match (&written.rev, written.error.as_deref()) {
+                (Some(rev), None) => {
+                    tracing::info!(doc_id = %id, conflicts = conflicts.len(),
+                        operation = "resolve_conflicts", "conflicting revisions merged");
+                    return Ok(Some(DocRev {
+                        id: id.to_string(),
+                        rev: rev.clone(),
+                    }));
+                }
+                (_, Some("conflict")) => continue,
+                (_, error) => {
+                    return Err(CouchError::Status {
+                        operation: "resolve conflicts".into(),
+                        status: StatusCode::BAD_GATEWAY,
+                        error: error.unwrap_or("no_rev").to_string(),
+                        reason: written.reason.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        Err(CouchError::Conflict {
+            operation: "read-modify-write".into(),
+            id: id.into(),
+        })
+    }
+
     /// Writes `doc` (which has an `_id`) unless the stored version already has
     /// the same content; returns whether it wrote. Used for design documents
     /// and other documents owned by the code, whose content is compared

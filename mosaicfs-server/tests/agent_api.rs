@@ -496,14 +496,15 @@ async fn transfer_tokens_are_signed_with_the_owners_key() {
     let resp = post(&s, "/api/agent/transfer-token", &ask, &a).await;
     expect_error(resp, StatusCode::CONFLICT, "no transfer endpoint").await;
 
-    let token = s.token().await;
-    let r = s
-        .authed(Method::PATCH, "/api/nodes/node-b", &token)
-        .json(&json!({"transfer_endpoint": "http://127.0.0.1:7847"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    // Node b's agent publishes its endpoint (the field is the agent's: the
+    // API cannot set it).
+    s.db.update("node::node-b", |d| {
+        let mut d = d?;
+        d["transfer"] = json!({"endpoint": "http://127.0.0.1:7847", "protocol": "http"});
+        Some(d)
+    })
+    .await
+    .unwrap();
 
     let before = chrono::Utc::now().timestamp();
     let v = ok_json(
@@ -571,6 +572,7 @@ async fn transfer_tokens_are_signed_with_the_owners_key() {
     expect_error(resp, StatusCode::UNAUTHORIZED, "Authorization").await;
 
     // The owner disabled: no token.
+    let token = s.token().await;
     let r = s
         .authed(Method::DELETE, "/api/nodes/node-b", &token)
         .send()

@@ -251,33 +251,44 @@ async fn nodes_are_read_patched_soft_disabled_and_show_their_status() {
     )
     .await;
 
-    // PATCH changes only what it names.
+    // PATCH changes only what it names, and only the control plane's fields.
     let patch = |path: &str, body: Value| s.authed(Method::PATCH, path, &token).json(&body).send();
+    let stamp_before =
+        s.db.get_value("node::box").await.unwrap().unwrap()["control_updated_at"].clone();
     let doc = ok_json(
-        patch(
-            "/api/nodes/box",
-            json!({"friendly_name": "Big box", "watch_paths": ["/srv"], "transfer_endpoint": "https://box.lan:7847"}),
-        )
-        .await
-        .unwrap(),
+        patch("/api/nodes/box", json!({"friendly_name": " Big box "}))
+            .await
+            .unwrap(),
         StatusCode::OK,
     )
     .await;
     assert_eq!(doc["friendly_name"], "Big box");
-    assert_eq!(doc["watch_paths"], json!(["/srv"]));
-    assert_eq!(doc["transfer"]["endpoint"], "https://box.lan:7847");
-    assert_eq!(doc["transfer"]["protocol"], "http");
     assert_eq!(doc["agent_version"], "9.9.9");
     assert_eq!(doc["unknown_thing"], json!([1, 2]));
     assert_eq!(doc["access_key_id"], k.as_str());
-    expect_error(
-        patch("/api/nodes/box", json!({"watch_paths": ["srv"]}))
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "field `watch_paths[0]`",
-    )
-    .await;
+    assert!(doc["control_updated_at"].is_string());
+    assert_ne!(doc["control_updated_at"], stamp_before);
+    for (body, needle) in [
+        (json!({"watch_paths": ["/srv"]}), "field `watch_paths`"),
+        (
+            json!({"friendly_name": "x", "transfer_endpoint": "https://box.lan:7847"}),
+            "field `transfer_endpoint`",
+        ),
+    ] {
+        let e = expect_error(
+            patch("/api/nodes/box", body).await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            needle,
+        )
+        .await;
+        assert!(e.to_string().contains("agent.toml"), "{e}");
+    }
+    let stored = s.db.get_value("node::box").await.unwrap().unwrap();
+    assert_eq!(
+        stored["friendly_name"], "Big box",
+        "a refused PATCH writes nothing"
+    );
+    assert_eq!(stored["watch_paths"], json!([]));
     expect_error(
         patch("/api/nodes/box", json!({"friendly_name": ""}))
             .await
@@ -673,4 +684,173 @@ async fn openapi_describes_the_node_agent_and_label_routes() {
             );
         }
     }
+}
+
+/// A field of a node document as a time (the epoch if absent).
+fn time_of(doc: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
+    doc[field]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc())
+        .unwrap_or_default()
+}
+
+/// Polls `check` every 200 ms until it holds or `secs` pass.
+async fn wait_for<F, Fut>(what: &str, secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {secs} s waiting for {what}");
+}
+
+/// A real agent (heartbeat every second, its own database on another
+/// server, replicating with the server's database) and the API: a renamed
+/// node keeps its name and a disabled node stays disabled (and reports
+/// `offline`) across the agent's heartbeats, with no conflict left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_plane_edits_and_the_disabled_flag_survive_the_agents_heartbeats() {
+    let s = TestServer::start().await;
+    let token = s.token().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let watch = tmp.path().join("watch");
+    std::fs::create_dir_all(&watch).unwrap();
+    std::fs::write(watch.join("a.txt"), b"a").unwrap();
+    let local = couch_server("b").fresh_db("hb_local").await;
+    let node = format!("hb-{}", std::process::id());
+    let (l, c) = (couch_server("b"), couch_server("a"));
+    let toml = format!(
+        r#"control_plane_url = "{url}"
+access_key_id = "MOSAICFS_0123456789ABCDEF"
+secret_key = "test-secret"
+friendly_name = "From agent.toml"
+watch_paths = [{watch:?}]
+state_dir = {state:?}
+node_id = "{node}"
+heartbeat_interval_secs = 1
+
+[couchdb]
+url = "{lurl}"
+database = "{ldb}"
+username = "{luser}"
+password = "{lpass}"
+
+[replication]
+url = "{curl}"
+database = "{cdb}"
+username = "{cuser}"
+password = "{cpass}"
+"#,
+        url = s.url,
+        state = tmp.path().join("state"),
+        lurl = l.url,
+        ldb = local.db_name(),
+        luser = l.username,
+        lpass = l.password,
+        curl = c.url,
+        cdb = s.db.db_name(),
+        cuser = c.username,
+        cpass = c.password,
+    );
+    let config =
+        mosaicfs_agent::config::Config::parse(std::path::Path::new("agent.toml"), &toml).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let agent = tokio::spawn(mosaicfs_agent::run(config, shutdown.clone()));
+    let doc_id = format!("node::{node}");
+    let path = format!("/api/nodes/{node}");
+
+    wait_for("the agent's node document on the server", 90, || async {
+        s.db.get_value(&doc_id).await.unwrap().is_some()
+    })
+    .await;
+    // A heartbeat of the agent that has seen `write` (the document it wrote
+    // after `write`'s stamp) reached the server; then no conflict is left.
+    let beaten = |written: Value| {
+        let (s, local, doc_id, path) = (&s, &local, &doc_id, &path);
+        async move {
+            let stamp = time_of(&written, "control_updated_at");
+            wait_for(
+                "two agent heartbeats after the edit, on the server",
+                60,
+                || async {
+                    let Some(l) = local.get_value(doc_id).await.unwrap() else {
+                        return false;
+                    };
+                    let cp = s.db.get_value(doc_id).await.unwrap().unwrap();
+                    time_of(&l, "last_heartbeat") > stamp + chrono::Duration::seconds(1)
+                        && time_of(&cp, "last_heartbeat") >= time_of(&l, "last_heartbeat")
+                },
+            )
+            .await;
+            wait_for("no conflict on either side", 30, || async {
+                s.db.get_with_conflicts(doc_id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .1
+                    .is_empty()
+                    && local
+                        .get_with_conflicts(doc_id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .1
+                        .is_empty()
+            })
+            .await;
+            let r = s
+                .authed(Method::GET, path, &s.token().await)
+                .send()
+                .await
+                .unwrap();
+            ok_json(r, StatusCode::OK).await
+        }
+    };
+
+    let patched = ok_json(
+        s.authed(Method::PATCH, &path, &token)
+            .json(&json!({"friendly_name": "Renamed by admin"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let doc = beaten(patched).await;
+    assert_eq!(doc["friendly_name"], "Renamed by admin", "{doc}");
+    assert_eq!(doc["status"], "online");
+    let local_doc = local.get_value(&doc_id).await.unwrap().unwrap();
+    assert_eq!(local_doc["friendly_name"], "Renamed by admin");
+
+    let disabled = ok_json(
+        s.authed(Method::DELETE, &path, &token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(disabled["status"], "offline");
+    let doc = beaten(disabled).await;
+    assert_eq!(doc["disabled"], true, "{doc}");
+    assert_eq!(
+        doc["status"], "offline",
+        "the agent knows it is disabled: {doc}"
+    );
+    assert_eq!(doc["friendly_name"], "Renamed by admin");
+    let local_doc = local.get_value(&doc_id).await.unwrap().unwrap();
+    assert_eq!(
+        (local_doc["disabled"].clone(), local_doc["status"].clone()),
+        (json!(true), json!("offline"))
+    );
+
+    shutdown.cancel();
+    agent.await.unwrap().unwrap();
 }

@@ -21,8 +21,8 @@ mod vdir;
 pub use file::{FileDoc, FileSource, FileStatus, MigratedFrom};
 pub use labels::{LabelAssignmentDoc, LabelRuleDoc};
 pub use node::{
-    CredentialDoc, CredentialPermissions, NetworkMount, NodeDoc, NodeStatus, StorageEntry,
-    TransferInfo,
+    CONTROL_PLANE_FIELDS, CONTROL_UPDATED_AT, CredentialDoc, CredentialPermissions, NetworkMount,
+    NodeDoc, NodeStatus, StorageEntry, TransferInfo, merge_node_revisions,
 };
 pub use notification::{
     NotificationAction, NotificationDoc, NotificationSeverity, NotificationSource,

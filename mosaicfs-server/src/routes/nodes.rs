@@ -4,7 +4,11 @@
 //!
 //! Every write is a read-modify-write of the stored JSON that sets only the
 //! fields the request names, so fields the agent owns and fields this version
-//! does not know survive.
+//! does not know survive. The control plane owns `friendly_name`,
+//! `network_mounts`, `disabled` and `reindex_requested_at`
+//! (`documents::CONTROL_PLANE_FIELDS`) and stamps `control_updated_at` on each write;
+//! reads and writes merge conflicting revisions by that ownership
+//! (`documents::merge_node_revisions`), and writes delete the losers.
 
 use crate::auth::User;
 use crate::auth::credentials::is_access_key_id;
@@ -14,7 +18,7 @@ use crate::routes::paging;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use mosaicfs_common::documents::CredentialDoc;
+use mosaicfs_common::documents::{CONTROL_UPDATED_AT, CredentialDoc, merge_node_revisions};
 use mosaicfs_common::{ids, time};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -102,15 +106,17 @@ pub struct RegisterNode {
 }
 
 /// Body of `PATCH /api/nodes/{node_id}`; absent fields are left alone.
+/// Only control-plane-owned fields can be changed: `transfer_endpoint` and
+/// `watch_paths` come from the agent's `agent.toml` and are refused (400).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchNode {
     /// Display name, 1–100 characters.
     pub friendly_name: Option<String>,
-    /// Base URL (`http` or `https`) of the transfer endpoint.
-    pub transfer_endpoint: Option<String>,
-    /// Absolute paths the agent indexes.
-    pub watch_paths: Option<Vec<String>>,
+    /// Refused: owned by the agent (`[transfer]` in `agent.toml`).
+    pub transfer_endpoint: Option<Value>,
+    /// Refused: owned by the agent (`watch_paths` in `agent.toml`).
+    pub watch_paths: Option<Value>,
 }
 
 /// Body of `POST /api/nodes/{node_id}/mounts`.
@@ -257,42 +263,56 @@ pub(crate) async fn node_exists(state: &AppState, node_id: &str) -> ApiResult<bo
         .is_some_and(|d| d.is_object()))
 }
 
-/// The stored node document, or 400 (bad id) / 404 (absent).
+/// The stored node document (conflicting revisions merged), or 400 (bad
+/// id) / 404 (absent).
 async fn load_node(state: &AppState, node_id: &str) -> ApiResult<Value> {
     check_node_id("node_id", node_id)?;
     state
         .db
-        .get_value(&ids::node_doc_id(node_id))
+        .get_merged(&ids::node_doc_id(node_id), merge_node_revisions)
         .await?
         .filter(Value::is_object)
         .ok_or_else(|| node_not_found(node_id))
 }
 
-/// Read-modify-write of an existing node document. `change` edits the stored
-/// JSON in place (it may run again after a conflict, on a fresh copy); an
-/// error from it writes nothing. Returns the written document.
-async fn modify_node(
+/// Read-modify-write of an existing node document by the control plane.
+/// `change` edits the stored JSON (conflicting revisions merged) in place (it
+/// may run again after a conflict, on a fresh copy); an error from it writes
+/// nothing. The write stamps `control_updated_at` and deletes the merged
+/// revisions. Returns the written document.
+pub(crate) async fn modify_node(
     state: &AppState,
     node_id: &str,
-    mut change: impl FnMut(&mut Map<String, Value>) -> ApiResult<()>,
+    change: impl FnMut(&mut Map<String, Value>) -> ApiResult<()>,
 ) -> ApiResult<Value> {
     check_node_id("node_id", node_id)?;
-    let mut outcome: ApiResult<Value> = Err(node_not_found(node_id));
-    state
-        .db
-        .update(&ids::node_doc_id(node_id), |stored| {
-            outcome = Err(node_not_found(node_id));
-            let mut doc = stored.filter(Value::is_object)?;
-            let o = doc.as_object_mut()?;
-            if let Err(e) = change(o) {
-                outcome = Err(e);
-                return None;
-            }
-            outcome = Ok(doc.clone());
-            Some(doc)
-        })
-        .await?;
-    outcome.map(paging::public)
+    match modify_node_doc(&state.db, node_id, change).await? {
+        Some(outcome) => outcome.map(paging::public),
+        None => Err(node_not_found(node_id)),
+    }
+}
+
+/// [`modify_node`] on a database; `None` if the node document is absent.
+pub(crate) async fn modify_node_doc(
+    db: &mosaicfs_common::couch::CouchClient,
+    node_id: &str,
+    mut change: impl FnMut(&mut Map<String, Value>) -> ApiResult<()>,
+) -> Result<Option<ApiResult<Value>>, mosaicfs_common::couch::CouchError> {
+    let mut outcome: Option<ApiResult<Value>> = None;
+    db.update_merging(&ids::node_doc_id(node_id), merge_node_revisions, |stored| {
+        outcome = None;
+        let mut doc = stored.filter(Value::is_object)?;
+        let o = doc.as_object_mut()?;
+        if let Err(e) = change(o) {
+            outcome = Some(Err(e));
+            return None;
+        }
+        o.insert(CONTROL_UPDATED_AT.into(), json!(time::format(&time::now())));
+        outcome = Some(Ok(doc.clone()));
+        Some(doc)
+    })
+    .await?;
+    Ok(outcome)
 }
 
 /// Runs `f` on the `network_mounts` array of a node document (an empty one
@@ -420,7 +440,7 @@ async fn register_node(
     let doc_id = ids::node_doc_id(&node_id);
     state
         .db
-        .update(&doc_id, |stored| {
+        .update_merging(&doc_id, merge_node_revisions, |stored| {
             let mut doc = match stored.filter(Value::is_object) {
                 None => {
                     outcome = Registration::Created;
@@ -457,6 +477,7 @@ async fn register_node(
             o.insert("type".into(), json!("node"));
             o.insert("node_id".into(), json!(node_id));
             o.insert("friendly_name".into(), json!(name));
+            o.insert(CONTROL_UPDATED_AT.into(), json!(now));
             o.insert("platform".into(), json!(body.platform));
             o.insert("access_key_id".into(), json!(key));
             // Fields a pre-registration agent may not have written yet.
@@ -504,7 +525,7 @@ async fn get_node(
     Ok(axum::Json(NodeDocument(paging::public(doc))))
 }
 
-/// Changes a node's display name, transfer endpoint or watch paths.
+/// Changes a node's display name (the fields the agent owns are refused).
 #[utoipa::path(patch, path = "/api/nodes/{node_id}", tag = "nodes",
     params(("node_id" = String, Path)), request_body = PatchNode, security(("bearer" = [])),
     responses((status = 200, body = NodeDocument), (status = 400, body = crate::error::ErrorBody),
@@ -515,26 +536,24 @@ async fn patch_node(
     Path(node_id): Path<String>,
     Json(body): Json<PatchNode>,
 ) -> ApiResult<axum::Json<NodeDocument>> {
+    if body.watch_paths.is_some() {
+        return Err(ApiError::field(
+            "watch_paths",
+            "is owned by the node's agent: set `watch_paths` in its agent.toml",
+        ));
+    }
+    if body.transfer_endpoint.is_some() {
+        return Err(ApiError::field(
+            "transfer_endpoint",
+            "is owned by the node's agent: set `[transfer]` in its agent.toml",
+        ));
+    }
     if let Some(n) = &body.friendly_name {
         check_friendly_name(n)?;
     }
-    if let Some(paths) = &body.watch_paths {
-        check_watch_paths(paths)?;
-    }
-    let endpoint = body
-        .transfer_endpoint
-        .as_deref()
-        .map(check_endpoint)
-        .transpose()?;
     let doc = modify_node(&state, &node_id, |o| {
         if let Some(n) = &body.friendly_name {
             o.insert("friendly_name".into(), json!(n.trim()));
-        }
-        if let Some(paths) = &body.watch_paths {
-            o.insert("watch_paths".into(), json!(paths));
-        }
-        if let Some(e) = &endpoint {
-            set_transfer(o, e);
         }
         Ok(())
     })
@@ -543,7 +562,7 @@ async fn patch_node(
 }
 
 /// Soft-disables a node: `disabled: true`, `status: offline`. The document
-/// is kept.
+/// is kept; the node's agent sees `disabled` and keeps reporting `offline`.
 #[utoipa::path(delete, path = "/api/nodes/{node_id}", tag = "nodes",
     params(("node_id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = NodeDocument), (status = 400, body = crate::error::ErrorBody),

@@ -2,7 +2,8 @@
 //!
 //! `POST /api/system/reindex` asks every agent for a full crawl by setting
 //! `reindex_requested_at` on every node document (the agent sees it through
-//! the pull replication). Rebuilding the server's own SQLite index in place
+//! the pull replication). The field is the control plane's; if it crosses a
+//! heartbeat in replication, the conflict merge keeps the newest request. Rebuilding the server's own SQLite index in place
 //! would need a reset entry point in `mosaicfs-index`, which it does not
 //! have yet; the follower already rebuilds from the changes feed when its
 //! file is deleted at start.
@@ -40,7 +41,7 @@ async fn reindex(
     State(state): State<AppState>,
 ) -> crate::error::ApiResult<(StatusCode, axum::Json<Reindex>)> {
     use mosaicfs_common::ids;
-    use serde_json::{Value, json};
+    use serde_json::json;
     let requested_at = mosaicfs_common::time::format(&mosaicfs_common::time::now());
     let mut node_ids = Vec::new();
     state
@@ -51,16 +52,16 @@ async fn reindex(
         .await?;
     let mut notified = Vec::new();
     for id in node_ids {
-        let wrote = state
-            .db
-            .update(&id, |stored| {
-                let mut doc = stored.filter(Value::is_object)?;
-                doc["reindex_requested_at"] = json!(requested_at);
-                Some(doc)
-            })
-            .await?;
-        if wrote.is_some() {
-            notified.push(id.strip_prefix(ids::NODE_PREFIX).unwrap_or(&id).to_string());
+        let node_id = id.strip_prefix(ids::NODE_PREFIX).unwrap_or(&id);
+        // Merges conflicting revisions of the node document and deletes
+        // them, like every control-plane write of a node document.
+        let wrote = crate::routes::nodes::modify_node_doc(&state.db, node_id, |o| {
+            o.insert("reindex_requested_at".into(), json!(requested_at));
+            Ok(())
+        })
+        .await?;
+        if matches!(wrote, Some(Ok(_))) {
+            notified.push(node_id.to_string());
         }
     }
     tracing::info!(
