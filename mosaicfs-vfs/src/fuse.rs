@@ -25,7 +25,6 @@
 //! `KEEP_CACHE` is never combined with passthrough (the kernel answers the
 //! open with EIO).
 
-use crate::tier::Tier;
 use crate::{FileHandle as VfsHandle, Vfs};
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
@@ -616,9 +615,9 @@ impl Core {
         }
         .map_err(|e| errno_of(&e))?;
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        let local = matches!(handle.tier(), Tier::Local(_) | Tier::Mount { .. });
-        if local
-            && self.passthrough.load(Ordering::Relaxed)
+        // Local files (Tiers 1–3) and complete cached copies of remote files
+        // come with an open file: the kernel reads those directly.
+        if self.passthrough.load(Ordering::Relaxed)
             && let Some(file) = handle.local_file()
         {
             match backing(file) {

@@ -298,19 +298,59 @@ impl Vfs {
                     mtime: mosaicfs_common::time::format(&file.mtime),
                 };
                 self.inner.cache.pin(&key);
+                let pin = Pin {
+                    cache: self.inner.cache.clone(),
+                    key: key.clone(),
+                };
+                // A complete, current copy in the cache is opened like a
+                // local file, so the FUSE backend can pass reads through to
+                // it (the pin keeps it from eviction while open).
+                let local = self.open_cached(&meta, file.size).await?;
                 Ok(FileHandle {
                     file: file.clone(),
                     tier,
-                    local: None,
+                    local,
                     remote: Some(Remote {
                         node,
                         meta,
-                        _pin: Pin {
-                            cache: self.inner.cache.clone(),
-                            key,
-                        },
+                        _pin: pin,
                     }),
                 })
+            }
+        }
+    }
+
+    /// The cache file of `meta` opened for reading, if the cache holds all
+    /// of its `size` bytes for the current version (a stale entry is dropped
+    /// by the lookup). Records the access, since reads of the returned file
+    /// do not pass through [`Vfs::read_handle`]'s cache path.
+    async fn open_cached(
+        &self,
+        meta: &EntryMeta,
+        size: u64,
+    ) -> Result<Option<Arc<std::fs::File>>, VfsError> {
+        let cache = &self.inner.cache;
+        match cache.lookup(meta).await? {
+            Some(e) if e.has(0..size) => {}
+            _ => return Ok(None),
+        }
+        let path = cache.file_path(&meta.key);
+        let opened = spawn_blocking(move || {
+            std::fs::File::open(&path)
+                .map_err(|e| VfsError::local(format!("open {}", path.display()), e))
+        })
+        .await;
+        match opened {
+            Ok(f) => {
+                cache.touch(&meta.key).await?;
+                Ok(Some(Arc::new(f)))
+            }
+            // Evicted or removed between the lookup and the open: read
+            // through the cache path, which fetches again.
+            Err(e) => {
+                tracing::debug!(operation = "vfs_open", file_id = %meta.file_id, error = %e,
+                    "cached copy vanished; reading remotely");
+                Ok(None)
             }
         }
     }

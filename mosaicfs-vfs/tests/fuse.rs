@@ -558,6 +558,28 @@ async fn remote_files_cross_a_real_http_connection_and_a_stall_freezes_nothing_e
     .await;
     assert_eq!(n, files.len());
 
+    // Now cached: a second copy, with the page cache dropped, is passed
+    // through to the cache files by the kernel (no READ reaches the daemon)
+    // and still equals the source.
+    drop_caches();
+    let reads = m.core.counts().reads();
+    let (from, out, watch) = (
+        m.path("/remote"),
+        b.tmp.path().join("out2"),
+        a.watch.clone(),
+    );
+    let n = blocking(move || {
+        cp_r(&from, &out);
+        assert_same_tree(&watch, &out)
+    })
+    .await;
+    assert_eq!(n, files.len());
+    assert_eq!(
+        m.core.counts().reads() - reads,
+        0,
+        "reads of fully cached remote files should be passed through to the cache files"
+    );
+
     // A reader stuck on the stalled node; meanwhile `ls` answers promptly.
     let p = m.path("/slow/stuck.bin");
     let reader = tokio::task::spawn_blocking(move || {
