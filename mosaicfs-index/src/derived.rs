@@ -22,6 +22,8 @@ pub struct Derived {
     dir_paths: HashMap<String, String>,
     /// Bumped whenever a directory or a label document changes.
     generation: u64,
+    /// Bumped whenever a page with a file change is applied.
+    files_generation: u64,
 }
 
 impl Derived {
@@ -71,6 +73,12 @@ impl Derived {
         self.generation
     }
 
+    /// Changes whenever a file document is written or removed: a listing
+    /// evaluated at the same value is still exact.
+    pub fn files_generation(&self) -> u64 {
+        self.files_generation
+    }
+
     /// Builds the state from a stored index (at start, before following).
     pub(crate) fn load(conn: &Connection) -> Result<Derived, IndexError> {
         let mut d = Derived::default();
@@ -109,9 +117,13 @@ impl Derived {
     /// Applies one committed page's changes, in order.
     pub(crate) fn apply(&mut self, events: &[Applied]) {
         let mut touched = false;
+        let mut files_touched = false;
         for e in events {
             match e {
-                Applied::File { id, loc } => self.labels.file_changed(id, loc.as_ref()),
+                Applied::File { id, loc } => {
+                    files_touched = true;
+                    self.labels.file_changed(id, loc.as_ref())
+                }
                 Applied::Assignment { file_id, doc, loc } => {
                     touched = true;
                     match doc {
@@ -138,6 +150,9 @@ impl Derived {
         }
         if touched {
             self.generation += 1;
+        }
+        if files_touched {
+            self.files_generation += 1;
         }
     }
 }

@@ -10,7 +10,10 @@
 //! revisions of the directory and its ancestors are those it was built from
 //! and the index's derived generation (bumped by every directory and label
 //! change from the changes feed) has not moved. File changes are seen at
-//! the latest when the TTL runs out. It stores the evaluated [`Listing`]
+//! the latest when the TTL runs out. Past the TTL an entry stays valid (up to
+//! [`QUIET_TTL`]) while no file document at all has changed since it was
+//! evaluated (the derived files generation): it is then exact, and a walk of
+//! a quiet tree that outlasts the TTL lists each directory once. It stores the evaluated [`Listing`]
 //! behind an `Arc`, so a hit costs a hash lookup and a reference count;
 //! rendering (JSON for the API, directory entries for FUSE) is the caller's.
 
@@ -24,10 +27,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a cached listing is served.
+/// How long a cached listing is served whatever changed meanwhile (plan
+/// 3.7: file changes show within this window).
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
-/// Most cached listings; beyond it, expired entries are dropped, then all.
-const CACHE_CAPACITY: usize = 10_000;
+/// How long a cached listing is served while no file document changed at
+/// all since it was evaluated (then it is exact, not just recent): lets a
+/// walk of a quiet tree that takes longer than [`CACHE_TTL`] (a `tar` or
+/// `cp -r` of thousands of directories) list each directory once.
+pub const QUIET_TTL: Duration = Duration::from_secs(600);
+/// Most cached listings; beyond it, the older half is dropped.
+const CACHE_CAPACITY: usize = 50_000;
 /// How long a listing waits for a fresh index before answering
 /// [`ReaddirError::NotReady`].
 const READY_WAIT: Duration = Duration::from_secs(2);
@@ -106,6 +115,8 @@ pub struct Resolved {
     pub children: Vec<Arc<VirtualDirectoryDoc>>,
     /// The derived generation seen.
     pub generation: u64,
+    /// The derived files generation seen.
+    pub files_generation: u64,
 }
 
 impl Resolved {
@@ -166,6 +177,7 @@ pub fn resolve(d: &Derived, path: &str) -> Result<Resolved, ReaddirError> {
                 sub_path: components[depth..].iter().map(|c| c.to_string()).collect(),
                 children: d.children(&dir.virtual_path),
                 generation: d.generation(),
+                files_generation: d.files_generation(),
             });
         }
     }
@@ -268,6 +280,7 @@ pub async fn evaluate(
 struct Cached {
     revisions: Vec<Option<String>>,
     generation: u64,
+    files_generation: u64,
     at: Instant,
     listing: Arc<Listing>,
 }
@@ -292,23 +305,28 @@ impl ReaddirCache {
     fn get(&self, path: &str, r: &Resolved) -> Option<Arc<Listing>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let c = entries.get(path)?;
-        (c.at.elapsed() < CACHE_TTL && c.generation == r.generation && c.revisions == r.revisions())
+        let age = c.at.elapsed();
+        let fresh =
+            age < CACHE_TTL || (c.files_generation == r.files_generation && age < QUIET_TTL);
+        (fresh && c.generation == r.generation && c.revisions == r.revisions())
             .then(|| c.listing.clone())
     }
 
     fn put(&self, path: &str, r: &Resolved, listing: Arc<Listing>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CACHE_CAPACITY {
-            entries.retain(|_, c| c.at.elapsed() < CACHE_TTL);
-            if entries.len() >= CACHE_CAPACITY {
-                entries.clear();
-            }
+            // Drop the older half (rare: a sort of the insertion times).
+            let mut ages: Vec<Instant> = entries.values().map(|c| c.at).collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            entries.retain(|_, c| c.at > cut);
         }
         entries.insert(
             path.to_string(),
             Cached {
                 revisions: r.revisions(),
                 generation: r.generation,
+                files_generation: r.files_generation,
                 at: Instant::now(),
                 listing,
             },

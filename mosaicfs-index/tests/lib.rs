@@ -235,3 +235,74 @@ async fn the_name_table_follows_renames_soft_deletes_and_deletions_from_changes(
     cancel.cancel();
     f.join().await;
 }
+
+/// A cached listing outlives the 5 s window while no file document changes
+/// (a long walk of a quiet tree lists each directory once), and any file
+/// change ends that at once: the new file shows on the next listing.
+#[tokio::test]
+async fn a_quiet_tree_keeps_its_listings_and_a_file_change_ends_that() {
+    use mosaicfs_index::readdir::{CACHE_TTL, ReaddirCache, readdir};
+    let db = mosaicfs_testsupport::server("a")
+        .fresh_db("index_quiet")
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let docs: Vec<Value> = (0..20).map(|i| file(i, "n1")).collect();
+    assert!(db.bulk_docs(&docs).await.unwrap().iter().all(|r| r.is_ok()));
+    for d in [
+        json!({"_id": mosaicfs_common::ids::ROOT_DIR_ID, "type": "virtual_directory", "inode": 1,
+               "virtual_path": "/", "name": "", "system": true, "mounts": [],
+               "enforce_steps_on_children": false, "created_at": "2025-01-01T00:00:00Z"}),
+        json!({"_id": mosaicfs_common::ids::dir_id("/data"), "type": "virtual_directory",
+               "inode": 5000, "system": false, "enforce_steps_on_children": false,
+               "virtual_path": "/data", "name": "data", "parent_path": "/",
+               "mounts": [{"mount_id": "m1", "source": {"node_id": "n1", "export_path": "/data"},
+                           "strategy": "prefix_replace", "conflict_policy": "last_write_wins",
+                           "default_result": "include", "steps": []}],
+               "created_at": "2025-01-01T00:00:00Z"}),
+    ] {
+        db.put(&d).await.unwrap();
+    }
+    let cancel = CancellationToken::new();
+    let f = IndexFollower::start(db.clone(), &tmp.path().join("index.db"), cancel.clone())
+        .await
+        .unwrap();
+    let index = f.index();
+    index
+        .wait_for_seq(&update_seq(&db).await, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let cache = ReaddirCache::default();
+    assert_eq!(
+        readdir(&index, &cache, "/data")
+            .await
+            .unwrap()
+            .entries
+            .len(),
+        20
+    );
+    tokio::time::sleep(CACHE_TTL + Duration::from_millis(500)).await;
+    assert_eq!(
+        readdir(&index, &cache, "/data")
+            .await
+            .unwrap()
+            .entries
+            .len(),
+        20
+    );
+    assert_eq!(
+        cache.stats(),
+        (1, 1),
+        "past the 5 s window, a quiet tree's listing is a hit"
+    );
+
+    db.put(&file(20, "n1")).await.unwrap();
+    index
+        .wait_for_seq(&update_seq(&db).await, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let l = readdir(&index, &cache, "/data").await.unwrap();
+    assert_eq!(l.entries.len(), 21, "the new file shows at once");
+    assert_eq!(cache.stats(), (1, 2));
+    cancel.cancel();
+    f.join().await;
+}
