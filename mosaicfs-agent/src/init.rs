@@ -9,6 +9,7 @@
 //! file behind. Every file is written atomically (temp file, then rename).
 
 use crate::config::{Config, DEFAULT_STATE_DIR};
+use mosaicfs_common::fsutil;
 use mosaicfs_common::tls::PinnedVerifier;
 pub use mosaicfs_common::tls::{fingerprint, same_fingerprint};
 use serde_json::{Value, json};
@@ -841,31 +842,11 @@ fn read_node_id(state_dir: &Path) -> Result<Option<String>, InitError> {
     }
 }
 
-/// Writes `bytes` to `path` through a temp file in the same directory and a
-/// rename, so readers see the old or the new file, never half of one.
+/// Writes `bytes` to `path` atomically with `mode` (see
+/// [`fsutil::write_atomic`]); the directory must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), InitError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(format!("writing {}", path.display()))(e)
-    })
+    fsutil::write_atomic(path, bytes, Some(mode))
+        .map_err(io_err(format!("writing {}", path.display())))
 }
 
 // ---------------------------------------------------------------------------
@@ -1086,18 +1067,5 @@ mod tests {
         assert!(unit.contains("ExecStart=/usr/bin/mosaicfs-agent --config /etc/m/agent.toml run"));
         let plist = launchd_plist("/usr/bin/mosaicfs-agent", Path::new("/etc/m/agent.toml"));
         assert!(plist.contains("<string>/etc/m/agent.toml</string>"));
-    }
-
-    #[test]
-    fn atomic_writes_set_the_mode_and_leave_no_temp_file() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().unwrap();
-        let p = tmp.path().join("agent.toml");
-        write_atomic(&p, b"a", 0o600).unwrap();
-        write_atomic(&p, b"b", 0o600).unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"b");
-        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 }

@@ -28,7 +28,7 @@ pub enum NodeIdError {
 }
 
 /// The node id: from the config if given, else from `{state_dir}/node_id`,
-/// else a new id written there atomically (temp file + rename).
+/// else a new id written there atomically.
 pub fn resolve_node_id(configured: Option<&str>, state_dir: &Path) -> Result<String, NodeIdError> {
     let file = state_dir.join("node_id");
     let io = |path: &Path, source| NodeIdError::Io {
@@ -54,9 +54,8 @@ pub fn resolve_node_id(configured: Option<&str>, state_dir: &Path) -> Result<Str
     }
     std::fs::create_dir_all(state_dir).map_err(|e| io(state_dir, e))?;
     let id = ids::new_node_id();
-    let tmp = state_dir.join(format!(".node_id.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, format!("{id}\n")).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, &file).map_err(|e| io(&file, e))?;
+    mosaicfs_common::fsutil::write_atomic(&file, format!("{id}\n").as_bytes(), None)
+        .map_err(|e| io(&file, e))?;
     tracing::info!(node_id = %id, path = %file.display(), "generated a new node id");
     Ok(id)
 }

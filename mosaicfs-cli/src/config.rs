@@ -74,31 +74,11 @@ impl FileConfig {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it and a rename,
-/// so a reader sees the old or the new file, never half of one.
+/// Writes `bytes` to `path` atomically with `mode` (see
+/// [`mosaicfs_common::fsutil::write_atomic`]); the directory must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        CliError::Local(format!("writing {}: {e}", path.display()))
-    })
+    mosaicfs_common::fsutil::write_atomic(path, bytes, Some(mode))
+        .map_err(|e| CliError::Local(format!("writing {}: {e}", path.display())))
 }
 
 /// Where the configuration lives when neither `--config` nor

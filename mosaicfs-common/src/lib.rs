@@ -17,12 +17,14 @@
 //! - [`hmac`]: the request-signing canonical string shared by signers and
 //!   verifiers, and the control-plane-issued transfer tokens.
 //! - [`tls`]: pinning the control plane's self-signed certificate.
+//! - [`fsutil`]: atomic file replacement (temp file, fsync, rename).
 //!
 //! See `docs/architecture.md` for the contracts these types implement.
 #![warn(missing_docs)]
 
 pub mod couch;
 pub mod documents;
+pub mod fsutil;
 pub mod hmac;
 pub mod ids;
 pub mod logging;

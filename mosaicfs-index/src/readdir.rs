@@ -370,8 +370,7 @@ pub async fn readdir(
     cache.misses.fetch_add(1, Ordering::Relaxed);
     let mut plan = Plan::new(&r.dir, &r.ancestors, &r.sub_path)?;
     let results = index.files_under(std::mem::take(&mut plan.queries)).await?;
-    let entries = plan.list(index, results, &r.sub_path, &r.children, path);
-    finish(cache, path, r, entries)
+    finish(index, cache, path, r, plan, results)
 }
 
 /// [`readdir`] on the calling thread, which must be allowed to block (a
@@ -394,17 +393,20 @@ pub fn readdir_blocking(
     cache.misses.fetch_add(1, Ordering::Relaxed);
     let mut plan = Plan::new(&r.dir, &r.ancestors, &r.sub_path)?;
     let results = index.files_under_blocking(std::mem::take(&mut plan.queries))?;
-    let entries = plan.list(index, results, &r.sub_path, &r.children, path);
-    finish(cache, path, r, entries)
+    finish(index, cache, path, r, plan, results)
 }
 
-/// Wraps and caches evaluated entries.
+/// What [`readdir`] and [`readdir_blocking`] share after the index query:
+/// evaluates its `results` into entries, then wraps and caches them.
 fn finish(
+    index: &Index,
     cache: &ReaddirCache,
     path: &str,
     r: Resolved,
-    entries: Vec<Entry>,
+    plan: Plan,
+    results: Vec<Vec<FileDoc>>,
 ) -> Result<Arc<Listing>, ReaddirError> {
+    let entries = plan.list(index, results, &r.sub_path, &r.children, path);
     // A synthesized subdirectory exists exactly when some file below it
     // passes the steps, that is when its own listing is not empty.
     if !r.sub_path.is_empty() && entries.is_empty() {

@@ -225,11 +225,12 @@ fn get_varint(blob: &[u8], pos: &mut usize) -> Result<u64, BlockMapError> {
 #[cfg(test)]
 // Lists of one interval are interval lists here, not ranges to collect.
 #[allow(clippy::single_range_in_vec_init)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    fn map(ranges: &[Range<u64>]) -> BlockMap {
+    /// A map holding `ranges` (also used by the block fetcher's tests).
+    pub(crate) fn map(ranges: &[Range<u64>]) -> BlockMap {
         let mut m = BlockMap::new();
         for r in ranges {
             m.insert(r.clone());

@@ -232,6 +232,22 @@ fn frontier(map: &BlockMap, pending: &[Range<u64>], mut from: u64, size: u64) ->
 }
 
 impl St {
+    /// The state of a file just opened: `map` is what the cache holds,
+    /// nothing is pending and no sequential reader has been seen yet.
+    fn new(map: BlockMap, full: bool) -> St {
+        St {
+            map,
+            full,
+            pending: Vec::new(),
+            next_id: 0,
+            failed: Vec::new(),
+            seq_end: None,
+            seq_start: 0,
+            streak: 0,
+            window: FIRST_WINDOW,
+        }
+    }
+
     fn pending_ranges(&self) -> Vec<Range<u64>> {
         self.pending.iter().map(|p| p.range.clone()).collect()
     }
@@ -315,17 +331,7 @@ impl BlockRead<'_> {
         };
         let file = self.cache.open_content(self.meta, full).await?;
         let state = Arc::new(BlockState {
-            st: Mutex::new(St {
-                map,
-                full,
-                pending: Vec::new(),
-                next_id: 0,
-                failed: Vec::new(),
-                seq_end: None,
-                seq_start: 0,
-                streak: 0,
-                window: FIRST_WINDOW,
-            }),
+            st: Mutex::new(St::new(map, full)),
             notify: tokio::sync::Notify::new(),
             file: Arc::new(file),
             recent: Mutex::default(),
@@ -544,14 +550,7 @@ async fn record(cache: &Cache, meta: &EntryMeta, range: Range<u64>) -> Result<()
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
-
-    fn map(ranges: &[Range<u64>]) -> BlockMap {
-        let mut m = BlockMap::new();
-        for r in ranges {
-            m.insert(r.clone());
-        }
-        m
-    }
+    use crate::block_map::tests::map;
 
     #[test]
     fn plans_widen_to_blocks_and_never_include_present_or_pending_bytes() {
@@ -606,17 +605,7 @@ mod tests {
 
     #[test]
     fn sequential_readers_are_detected_after_two_reads_in_a_row() {
-        let mut st = St {
-            map: BlockMap::new(),
-            full: false,
-            pending: Vec::new(),
-            next_id: 0,
-            failed: Vec::new(),
-            seq_end: None,
-            seq_start: 0,
-            streak: 0,
-            window: FIRST_WINDOW,
-        };
+        let mut st = St::new(BlockMap::new(), false);
         st.note_read(&(0..10), 4);
         assert_eq!(st.streak, 0);
         st.note_read(&(10..20), 4);

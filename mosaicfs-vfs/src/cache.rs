@@ -491,21 +491,9 @@ impl Cache {
                 return Ok((BlockMap::new(), this.evict_sync(0)?));
             }
             let path = this.file_path(&meta.key);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(io_err(format!("create {}", parent.display())))?;
-            }
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(io_err(format!("open {}", path.display())))?;
-            let ctx = || format!("write {}", path.display());
-            if f.metadata().map_err(io_err(ctx()))?.len() != meta.size {
-                f.set_len(meta.size).map_err(io_err(ctx()))?;
-            }
-            f.write_all_at(&data, offset).map_err(io_err(ctx()))?;
+            let f = open_sized(&path, meta.size)?;
+            f.write_all_at(&data, offset)
+                .map_err(io_err(format!("write {}", path.display())))?;
             drop(f);
 
             let range = offset..offset + data.len() as u64;
@@ -590,22 +578,7 @@ impl Cache {
                 return std::fs::File::open(&path)
                     .map_err(io_err(format!("open {}", path.display())));
             }
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(io_err(format!("create {}", parent.display())))?;
-            }
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(io_err(format!("open {}", path.display())))?;
-            let ctx = || format!("size {}", path.display());
-            if f.metadata().map_err(io_err(ctx()))?.len() != size {
-                f.set_len(size).map_err(io_err(ctx()))?;
-            }
-            Ok(f)
+            open_sized(&path, size)
         })
         .await
     }
@@ -825,6 +798,27 @@ impl RawRow {
             source: self.source,
         })
     }
+}
+
+/// Opens a partial entry's content file for reading and writing, creating
+/// it (and its directory) if needed and setting its length to `size`, so
+/// blocks can be written at their offsets.
+fn open_sized(path: &Path, size: u64) -> Result<std::fs::File, CacheError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(format!("create {}", parent.display())))?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_err(format!("open {}", path.display())))?;
+    let ctx = || format!("size {}", path.display());
+    if f.metadata().map_err(io_err(ctx()))?.len() != size {
+        f.set_len(size).map_err(io_err(ctx()))?;
+    }
+    Ok(f)
 }
 
 /// Reads up to `len` bytes at `offset`, stopping early only at end of file.

@@ -548,6 +548,40 @@ impl TransferClient {
         Ok(resp)
     }
 
+    /// One `Range` request; returns the body once the answer is a 206 for
+    /// exactly `range`.
+    async fn send_range(
+        &self,
+        node: &NodeDoc,
+        file: &FileDoc,
+        range: &Range<u64>,
+    ) -> Result<hyper::body::Incoming, FetchError> {
+        let resp = self.send(node, &file.id, Some(range)).await?;
+        let asked = format!("{}-{}", range.start, range.end - 1);
+        let got = resp
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if got.as_deref() != Some(format!("bytes {asked}/{}", file.size).as_str()) {
+            return Err(FetchError::WrongRange { asked, got });
+        }
+        Ok(resp.into_body())
+    }
+
+    /// The next frame of `body` (`None` at its end), waiting at most the
+    /// read timeout for it.
+    async fn next_frame(
+        &self,
+        body: &mut hyper::body::Incoming,
+    ) -> Result<Option<hyper::body::Frame<Bytes>>, FetchError> {
+        tokio::time::timeout(self.cfg.read_timeout, body.frame())
+            .await
+            .map_err(|_| FetchError::Timeout("the next part of the body"))?
+            .transpose()
+            .map_err(|e| FetchError::Http(Arc::new(e)))
+    }
+
     /// Fetches the whole file into `staged` (truncated first), hashing while
     /// writing. Succeeds only if the `Digest: sha-256=` trailer matches and
     /// exactly `file.size` bytes arrived. Transient failures are retried
@@ -578,12 +612,7 @@ impl TransferClient {
         let mut hash = Sha256::new();
         let mut received = 0u64;
         let mut trailer = None;
-        loop {
-            let frame = tokio::time::timeout(self.cfg.read_timeout, body.frame())
-                .await
-                .map_err(|_| FetchError::Timeout("the next part of the body"))?;
-            let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| FetchError::Http(Arc::new(e)))?;
+        while let Some(frame) = self.next_frame(&mut body).await? {
             match frame.into_data() {
                 Ok(data) => {
                     received += data.len() as u64;
@@ -648,28 +677,11 @@ impl TransferClient {
         file: &FileDoc,
         range: Range<u64>,
     ) -> Result<Bytes, FetchError> {
-        let resp = self.send(node, &file.id, Some(&range)).await?;
-        let asked = format!("{}-{}", range.start, range.end - 1);
-        let got = resp
-            .headers()
-            .get("content-range")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        if got.as_deref() != Some(format!("bytes {asked}/{}", file.size).as_str()) {
-            return Err(FetchError::WrongRange { asked, got });
-        }
+        let mut body = self.send_range(node, file, &range).await?;
         let want = range.end - range.start;
-        let mut body = resp.into_body();
         let mut buf = BytesMut::with_capacity(want as usize);
-        loop {
-            let frame = tokio::time::timeout(self.cfg.read_timeout, body.frame())
-                .await
-                .map_err(|_| FetchError::Timeout("the next part of the body"))?;
-            let Some(frame) = frame else { break };
-            if let Ok(data) = frame
-                .map_err(|e| FetchError::Http(Arc::new(e)))?
-                .into_data()
-            {
+        while let Some(frame) = self.next_frame(&mut body).await? {
+            if let Ok(data) = frame.into_data() {
                 buf.extend_from_slice(&data);
                 if buf.len() as u64 > want {
                     break;
@@ -737,28 +749,11 @@ impl TransferClient {
         sink: &mut RangeSink<'_>,
         pos: &mut u64,
     ) -> Result<(), FetchError> {
-        let resp = self.send(node, &file.id, Some(&range)).await?;
-        let asked = format!("{}-{}", range.start, range.end - 1);
-        let got = resp
-            .headers()
-            .get("content-range")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        if got.as_deref() != Some(format!("bytes {asked}/{}", file.size).as_str()) {
-            return Err(FetchError::WrongRange { asked, got });
-        }
-        let mut body = resp.into_body();
+        let mut body = self.send_range(node, file, &range).await?;
         let mut frames: Vec<Bytes> = Vec::new();
         let mut held = 0usize;
-        loop {
-            let frame = tokio::time::timeout(self.cfg.read_timeout, body.frame())
-                .await
-                .map_err(|_| FetchError::Timeout("the next part of the body"))?;
-            let Some(frame) = frame else { break };
-            let Ok(data) = frame
-                .map_err(|e| FetchError::Http(Arc::new(e)))?
-                .into_data()
-            else {
+        while let Some(frame) = self.next_frame(&mut body).await? {
+            let Ok(data) = frame.into_data() else {
                 continue;
             };
             if *pos + (held + data.len()) as u64 > range.end {

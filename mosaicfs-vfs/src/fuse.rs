@@ -213,6 +213,22 @@ fn parent_path(path: &str) -> &str {
     }
 }
 
+/// The inode of directory `path` as its parent's listing `l` gives it
+/// (document or synthesized); the root stands in if it is not there.
+fn dir_inode_in(l: &Listing, path: &str) -> u64 {
+    l.entries
+        .iter()
+        .find_map(|e| match e {
+            Entry::Directory {
+                inode,
+                virtual_path,
+                ..
+            } if virtual_path == path => Some(*inode),
+            _ => None,
+        })
+        .unwrap_or(ROOT_INODE)
+}
+
 /// How an open is answered.
 pub enum Opened {
     /// Reads come to us; `keep_cache` when the file is unchanged.
@@ -315,18 +331,7 @@ impl Core {
         // The entry in its parent's listing carries it (document or
         // synthesized); the root stands in if the parent cannot be listed.
         match self.listing_blocking(rt, parent_path(path)) {
-            Ok(l) => l
-                .entries
-                .iter()
-                .find_map(|e| match e {
-                    Entry::Directory {
-                        inode,
-                        virtual_path,
-                        ..
-                    } if virtual_path == path => Some(*inode),
-                    _ => None,
-                })
-                .unwrap_or(ROOT_INODE),
+            Ok(l) => dir_inode_in(&l, path),
             Err(_) => ROOT_INODE,
         }
     }
@@ -479,19 +484,7 @@ impl Core {
             return Some(ROOT_INODE);
         }
         let l = readdir::cached(&self.index, &self.listings, parent_path(path))?;
-        Some(
-            l.entries
-                .iter()
-                .find_map(|e| match e {
-                    Entry::Directory {
-                        inode,
-                        virtual_path,
-                        ..
-                    } if virtual_path == path => Some(*inode),
-                    _ => None,
-                })
-                .unwrap_or(ROOT_INODE),
-        )
+        Some(dir_inode_in(&l, path))
     }
 
     /// `opendir` answered from memory when the listing and its parent's are

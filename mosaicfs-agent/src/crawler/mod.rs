@@ -189,28 +189,15 @@ impl Crawler {
     ) -> Result<Crawler, CouchError> {
         let started = Instant::now();
         let index = FileIndex::load(&db, node_id).await?;
-        tracing::info!(
-            node_id,
-            operation = "load_index",
-            documents = index.len(),
-            malformed = index.malformed,
-            duration_ms = started.elapsed().as_millis() as u64,
-            "loaded file index"
-        );
-        Ok(Crawler {
+        Ok(Crawler::loaded(
             db,
-            node_id: node_id.to_string(),
+            node_id,
             watch_paths,
             index,
-            generation: 0,
-            retry: RetryPolicy::standard(Some(6)),
-            hook: None,
-            state_path: None,
-            seq: None,
-            token: None,
-            loaded_from: IndexSource::CouchDb,
-            state_dirty: true,
-        })
+            IndexSource::CouchDb,
+            0,
+            started,
+        ))
     }
 
     /// Like [`Crawler::new`], with the index persisted in `state_path`
@@ -253,17 +240,37 @@ impl Crawler {
                 (index, seq, None, IndexSource::CouchDb, 0)
             }
         };
+        let mut crawler =
+            Crawler::loaded(db, node_id, watch_paths, index, source, caught_up, started);
+        crawler.state_path = Some(state_path);
+        crawler.seq = Some(seq);
+        crawler.token = token;
+        crawler.state_dirty = caught_up > 0;
+        Ok(crawler)
+    }
+
+    /// Logs how the index was loaded (`started` is when loading began) and
+    /// returns a crawler over it without a state file.
+    fn loaded(
+        db: CouchClient,
+        node_id: &str,
+        watch_paths: Vec<PathBuf>,
+        index: FileIndex,
+        source: IndexSource,
+        changes_applied: usize,
+        started: Instant,
+    ) -> Crawler {
         tracing::info!(
             node_id,
             operation = "load_index",
             source = ?source,
             documents = index.len(),
-            changes_applied = caught_up,
+            changes_applied,
             malformed = index.malformed,
             duration_ms = started.elapsed().as_millis() as u64,
             "loaded file index"
         );
-        Ok(Crawler {
+        Crawler {
             db,
             node_id: node_id.to_string(),
             watch_paths,
@@ -271,12 +278,12 @@ impl Crawler {
             generation: 0,
             retry: RetryPolicy::standard(Some(6)),
             hook: None,
-            state_path: Some(state_path),
-            seq: Some(seq),
-            token,
-            state_dirty: caught_up > 0,
+            state_path: None,
+            seq: None,
+            token: None,
             loaded_from: source,
-        })
+            state_dirty: true,
+        }
     }
 
     /// Brings the index up to date with the database and writes the state

@@ -162,27 +162,12 @@ pub fn read(path: &Path, node_id: &str) -> Option<Persisted> {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes the encoded index to `path` atomically, creating its directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    mosaicfs_common::fsutil::write_atomic(path, bytes, None)
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
