@@ -189,6 +189,27 @@ time_cmd() {
 }
 
 tar_pipe() { tar -cf - -C "$1" "$2" | cat >/dev/null; }
+
+# median3 A B C: the middle value.
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+
+# pair COLD OURS... -- ANCHOR...: three alternating rounds of our command and
+# the anchor's (each after a page-cache drop when COLD is 1); prints
+# "median_ours median_anchor" in seconds. One round alone swings by 2x here.
+pair() {
+    local cold="$1" a=() b=() o=() d=() i
+    shift
+    while [ "$1" != "--" ]; do a+=("$1"); shift; done
+    shift
+    b=("$@")
+    for i in 1 2 3; do
+        if [ "$cold" -eq 1 ]; then drop_caches; fi
+        o+=("$(time_cmd "${a[@]}")")
+        if [ "$cold" -eq 1 ]; then drop_caches; fi
+        d+=("$(time_cmd "${b[@]}")")
+    done
+    echo "$(median3 "${o[@]}") $(median3 "${d[@]}")"
+}
 # GNU grep stops at the first match when its output is /dev/null: print them.
 grep_pipe() { grep -F -- "$1" "$2" | cat >/dev/null; }
 
@@ -297,55 +318,42 @@ EOF
     done
     echo "mount ready (index of $indexed file documents built) in $(fmt 1 "$(since "$mount_t")") s"
 
-    # (5): sequential read, cold then warm, through the mount and directly.
+    # (5): sequential read, cold then warm, through the mount and directly
+    # (median of 3 alternating rounds each).
     local bytes=$((BIG_MIB * 1048576)) ours direct cold=1
     drop_caches || cold=0
     if [ "$cold" -eq 1 ]; then
-        ours="$(time_cmd cat "$MNT/bench/big/big.bin")"
-        drop_caches
-        direct="$(time_cmd cat "$SRC/big/big.bin")"
-        row 5a "sequential read $BIG_MIB MiB, cold cache (MB/s)" "$(calc "int($bytes / $ours / 1e6)") MB/s" \
+        read -r ours direct <<<"$(pair 1 cat "$MNT/bench/big/big.bin" -- cat "$SRC/big/big.bin")"
+        row 5a "sequential read $BIG_MIB MiB, cold cache (MB/s, median of 3)" "$(calc "int($bytes / $ours / 1e6)") MB/s" \
             "$(calc "int($bytes / $direct / 1e6)") MB/s (cat)" "$(calc "int(100 * $direct / $ours)") %" "≥ 90 %"
     else
         row 5a "sequential read $BIG_MIB MiB, cold cache" "not measured (cannot drop caches)" "—" "—" "≥ 90 %"
     fi
     cat "$MNT/bench/big/big.bin" "$SRC/big/big.bin" >/dev/null
-    ours="$(time_cmd cat "$MNT/bench/big/big.bin")"
-    direct="$(time_cmd cat "$SRC/big/big.bin")"
-    row 5b "sequential read $BIG_MIB MiB, warm cache (MB/s)" "$(calc "int($bytes / $ours / 1e6)") MB/s" \
+    read -r ours direct <<<"$(pair 0 cat "$MNT/bench/big/big.bin" -- cat "$SRC/big/big.bin")"
+    row 5b "sequential read $BIG_MIB MiB, warm cache (MB/s, median of 3)" "$(calc "int($bytes / $ours / 1e6)") MB/s" \
         "$(calc "int($bytes / $direct / 1e6)") MB/s (cat)" "$(calc "int(100 * $direct / $ours)") %" "≥ 90 %"
 
-    # (6): tar of the small files through the mount and on the source.
-    if [ "$cold" -eq 1 ]; then
-        drop_caches
-        ours="$(time_cmd tar_pipe "$MNT/bench" small)"
-        drop_caches
-        direct="$(time_cmd tar_pipe "$SRC" small)"
-        row 6a "tar of $SMALL small files, cold cache (s)" "$(fmt 3 "$ours") s" "$(fmt 3 "$direct") s (tar on the source)" \
-            "$(calc "int(100 * $direct / $ours)") %" "≥ 50 %"
-    fi
-    ours="$(time_cmd tar_pipe "$MNT/bench" small)"
-    direct="$(time_cmd tar_pipe "$SRC" small)"
-    row 6b "tar of $SMALL small files, warm cache (s)" "$(fmt 3 "$ours") s" "$(fmt 3 "$direct") s (tar on the source)" \
-        "$(calc "int(100 * $direct / $ours)") %" "≥ 50 %"
-    if [ -n "$REAL_TREE" ]; then
-        local real_files real_dirs
-        real_files="$(find "$SRC/$REAL_TREE" -type f | wc -l)"
-        real_dirs="$(find "$SRC/$REAL_TREE" -type d | wc -l)"
-        if [ "$cold" -eq 1 ]; then
-            drop_caches
-            ours="$(time_cmd tar_pipe "$MNT/bench" "$REAL_TREE")"
-            drop_caches
-            direct="$(time_cmd tar_pipe "$SRC" "$REAL_TREE")"
-            row 6c "tar of a copy of /usr/include ($real_files files, $real_dirs directories), cold cache (s)" \
-                "$(fmt 3 "$ours") s" "$(fmt 3 "$direct") s (tar on the source)" \
-                "$(calc "int(100 * $direct / $ours)") %" "≥ 50 %"
+    # (6): tar of the small files (and of the real tree) through the mount
+    # and on the source, median of 3 alternating rounds each.
+    local tree label
+    for tree in small $REAL_TREE; do
+        if [ "$tree" = small ]; then
+            label="tar of $SMALL small files"
+        else
+            label="tar of a copy of /usr/include ($(find "$SRC/$tree" -type f | wc -l) files, $(find "$SRC/$tree" -type d | wc -l) directories)"
         fi
-        ours="$(time_cmd tar_pipe "$MNT/bench" "$REAL_TREE")"
-        direct="$(time_cmd tar_pipe "$SRC" "$REAL_TREE")"
-        row 6d "tar of the same copy of /usr/include, warm cache (s)" "$(fmt 3 "$ours") s" \
+        if [ "$cold" -eq 1 ]; then
+            read -r ours direct <<<"$(pair 1 tar_pipe "$MNT/bench" "$tree" -- tar_pipe "$SRC" "$tree")"
+            row "$([ "$tree" = small ] && echo 6a || echo 6c)" "$label, cold cache (s, median of 3)" "$(fmt 3 "$ours") s" \
+                "$(fmt 3 "$direct") s (tar on the source)" "$(calc "int(100 * $direct / $ours)") %" "≥ 50 %"
+        fi
+        tar_pipe "$MNT/bench" "$tree"
+        tar_pipe "$SRC" "$tree"
+        read -r ours direct <<<"$(pair 0 tar_pipe "$MNT/bench" "$tree" -- tar_pipe "$SRC" "$tree")"
+        row "$([ "$tree" = small ] && echo 6b || echo 6d)" "$label, warm cache (s, median of 3)" "$(fmt 3 "$ours") s" \
             "$(fmt 3 "$direct") s (tar on the source)" "$(calc "int(100 * $direct / $ours)") %" "≥ 50 %"
-    fi
+    done
 
     # (9b): the VFS daemon's peak resident memory.
     local vfs_kib
