@@ -37,8 +37,8 @@
 #                  three alternating rounds, a fresh VFS cache each, medians;
 #                  (7b) the second read from the VFS cache with cold page
 #                  caches vs `cat` of the source, cold; (7c) a read with the
-#                  cache file in the page cache: the FUSE read path alone,
-#                  which bounds 7a;
+#                  cache file in the page cache (complete cached copies are
+#                  passed through to the kernel, so this no longer bounds 7a);
 #                  (8) R8_READS random 1 MiB reads of the R8 file (block
 #                  mode) p95; then, on a fresh cache, a video player's
 #                  viewing pattern (mosaicfs-remote-bench view: probe head
@@ -698,15 +698,15 @@ EOF
     row 7b "second read of the same file (from the VFS cache$([ "$cold" -eq 1 ] && echo ', cold page cache'))" \
         "$ours_mbs MB/s" "$(calc "int($bytes / $direct / 1e6)") MB/s (cat of the source$([ "$cold" -eq 1 ] && echo ', cold'))" \
         "$(calc "int(100 * $ours_mbs * $direct * 1e6 / $bytes)") %" "report"
-    # (7c) the same once more with the cache file in the page cache: the
-    # daemon's read path without network or disk, i.e. what bounds row 7a.
+    # (7c) the same once more with the cache file in the page cache (a
+    # complete cached copy is passed through to the kernel).
     stop_vfs
     mount_reader "$WORK/rcache"
     cat "$WORK"/rcache/files/*/* >/dev/null
     out="$("$BIN/mosaicfs-remote-bench" seq --path "$MNT/remote/r7.bin")"
     echo "$out (third read, cache file in the page cache)"
     ours_mbs="$(echo "$out" | sed -n 's/.*mb_s=\([0-9.]*\).*/\1/p')"
-    row 7c "read of the cached file, its cache file in the page cache (the FUSE read path alone: bounds 7a)" \
+    row 7c "read of the cached file, its cache file in the page cache (passed through to the cache file since e3417e3)" \
         "$ours_mbs MB/s" "$ng_mbs MB/s (nginx, 7a)" "$(calc "int(100 * $ours_mbs / $ng_mbs)") %" "report"
     stop_vfs
     kill "$NGINX_PID" 2>/dev/null && wait_for_pid_exit "$NGINX_PID" 10 || true
