@@ -8,6 +8,7 @@
 //! credential, and streamed through without buffering. The HTTP semantics of
 //! downloads (ranges, validators) are pure functions in [`crate::content`].
 
+use super::paging::{self, encode_cursor};
 use crate::auth::User;
 use crate::content::{self, ContentMeta};
 use crate::error::{ApiError, ApiResult};
@@ -139,28 +140,10 @@ pub struct SearchParams {
     pub cursor: Option<String>,
 }
 
-fn limit(l: Option<usize>) -> ApiResult<usize> {
-    let l = l.unwrap_or(100);
-    if !(1..=1000).contains(&l) {
-        return Err(ApiError::field("limit", "must be between 1 and 1000"));
-    }
-    Ok(l)
-}
-
-/// The cursor for a page ending at `id`: URL-safe base64 of the id.
-pub fn encode_cursor(id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
-}
-
+/// The file id inside an optional `cursor` (see [`paging::decode_cursor`]).
 fn decode_cursor(c: Option<&str>) -> ApiResult<Option<String>> {
-    let Some(c) = c else { return Ok(None) };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(c)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|id| id.starts_with(ids::FILE_PREFIX))
-        .map(Some)
-        .ok_or_else(|| ApiError::field("cursor", "is not a cursor returned by this API"))
+    c.map(|c| paging::decode_cursor(c, ids::FILE_PREFIX))
+        .transpose()
 }
 
 fn index_error(e: IndexError) -> ApiError {
@@ -177,7 +160,7 @@ async fn list_files(
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<FilePage>> {
-    let limit = limit(p.limit)?;
+    let limit = paging::limit(p.limit)?;
     let include_deleted = match p.status.as_deref() {
         None | Some("active") => false,
         Some("all") => true,
@@ -212,14 +195,11 @@ async fn stored_document(state: &AppState, id: &str) -> ApiResult<Value> {
     if !id.starts_with(ids::FILE_PREFIX) {
         return Err(not_found());
     }
-    let mut doc = state.db.get_value(id).await?.ok_or_else(not_found)?;
+    let doc = state.db.get_value(id).await?.ok_or_else(not_found)?;
     if doc.get("type").and_then(Value::as_str) != Some("file") {
         return Err(not_found());
     }
-    if let Some(o) = doc.as_object_mut() {
-        o.remove("_rev");
-    }
-    Ok(doc)
+    Ok(paging::public(doc))
 }
 
 /// One file document.
@@ -294,7 +274,7 @@ fn search_params(raw: &str) -> ApiResult<SearchRequest> {
     Ok(SearchRequest {
         q,
         labels,
-        limit: limit(lim)?,
+        limit: paging::limit(lim)?,
         cursor,
     })
 }
