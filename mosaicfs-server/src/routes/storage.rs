@@ -7,6 +7,7 @@ use crate::auth::User;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::routes::nodes::check_node_id;
+use crate::routes::paging::public;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use mosaicfs_common::ids;
@@ -69,13 +70,6 @@ pub struct StorageHistory {
 pub struct HistoryParams {
     /// Days back from now, 1–365 (default 30).
     pub days: Option<u32>,
-}
-
-fn public(mut doc: Value) -> Value {
-    if let Some(o) = doc.as_object_mut() {
-        o.remove("_rev");
-    }
-    doc
 }
 
 /// The last snapshot of `node_id`: the greatest id of its prefix.
