@@ -8,7 +8,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-const DIRS: [&str; 16] = [
+/// Top-level directory names of the generated file documents (the readdir
+/// benchmark lists them).
+pub const DIRS: [&str; 16] = [
     "Documents",
     "Photos",
     "Music",

@@ -120,13 +120,13 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Revisions of the directory and its ancestors (cache key).
-    fn revisions(&self) -> Vec<Option<String>> {
+    /// Revisions of the directory and its ancestors (cache key), borrowed:
+    /// a cache hit compares them without allocating.
+    fn revisions(&self) -> impl Iterator<Item = &Option<String>> {
         self.ancestors
             .iter()
             .chain(std::iter::once(&self.dir))
-            .map(|d| d.rev.clone())
-            .collect()
+            .map(|d| &d.rev)
     }
 }
 
@@ -302,14 +302,18 @@ impl ReaddirCache {
         )
     }
 
-    fn get(&self, path: &str, r: &Resolved) -> Option<Arc<Listing>> {
+    /// The cached listing of `path` if still valid for `r`, counted as a hit.
+    fn hit(&self, path: &str, r: &Resolved) -> Option<Arc<Listing>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let c = entries.get(path)?;
         let age = c.at.elapsed();
         let fresh =
             age < CACHE_TTL || (c.files_generation == r.files_generation && age < QUIET_TTL);
-        (fresh && c.generation == r.generation && c.revisions == r.revisions())
-            .then(|| c.listing.clone())
+        let valid = fresh && c.generation == r.generation && c.revisions.iter().eq(r.revisions());
+        valid.then(|| {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            c.listing.clone()
+        })
     }
 
     fn put(&self, path: &str, r: &Resolved, listing: Arc<Listing>) {
@@ -324,7 +328,7 @@ impl ReaddirCache {
         entries.insert(
             path.to_string(),
             Cached {
-                revisions: r.revisions(),
+                revisions: r.revisions().cloned().collect(),
                 generation: r.generation,
                 files_generation: r.files_generation,
                 at: Instant::now(),
@@ -342,9 +346,7 @@ pub fn cached(index: &Index, cache: &ReaddirCache, path: &str) -> Option<Arc<Lis
         return None;
     }
     let r = index.with_derived(|d| resolve(d, path)).ok()?;
-    let hit = cache.get(path, &r)?;
-    cache.hits.fetch_add(1, Ordering::Relaxed);
-    Some(hit)
+    cache.hit(path, &r)
 }
 
 /// The listing of `path`, from the cache when valid. A component path below
@@ -363,8 +365,7 @@ pub async fn readdir(
             .map_err(|_| ReaddirError::NotReady)?;
     }
     let r = index.with_derived(|d| resolve(d, path))?;
-    if let Some(listing) = cache.get(path, &r) {
-        cache.hits.fetch_add(1, Ordering::Relaxed);
+    if let Some(listing) = cache.hit(path, &r) {
         return Ok(listing);
     }
     cache.misses.fetch_add(1, Ordering::Relaxed);
@@ -386,8 +387,7 @@ pub fn readdir_blocking(
         return Err(ReaddirError::NotReady);
     }
     let r = index.with_derived(|d| resolve(d, path))?;
-    if let Some(listing) = cache.get(path, &r) {
-        cache.hits.fetch_add(1, Ordering::Relaxed);
+    if let Some(listing) = cache.hit(path, &r) {
         return Ok(listing);
     }
     cache.misses.fetch_add(1, Ordering::Relaxed);

@@ -186,6 +186,18 @@ fn errno_of(e: &crate::VfsError) -> Errno {
     Errno::from_i32(e.errno().raw())
 }
 
+/// The inode of a listing entry and what it names.
+fn node_of(e: &Entry) -> (u64, Node) {
+    match e {
+        Entry::File { inode, file_id, .. } => (*inode, Node::File(file_id.clone())),
+        Entry::Directory {
+            inode,
+            virtual_path,
+            ..
+        } => (*inode, Node::Dir(virtual_path.clone())),
+    }
+}
+
 fn readdir_errno(path: &str, e: ReaddirError) -> Errno {
     match e {
         ReaddirError::NotFound(_) => Errno::ENOENT,
@@ -402,12 +414,9 @@ impl Core {
     /// `lookup` answered from memory when the parent's listing is cached
     /// (`None`: ask [`Core::lookup_blocking`]).
     pub fn lookup_cached(&self, parent: u64, name: &OsStr) -> Option<Result<FileAttr, Errno>> {
-        let path = match parent {
-            ROOT_INODE => "/".to_string(),
-            _ => match lock(&self.nodes).get(&parent)? {
-                Node::Dir(p) => p.clone(),
-                Node::File(_) => return Some(Err(Errno::ENOTDIR)),
-            },
+        let path = match self.known_dir_path(parent)? {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
         };
         let l = readdir::cached(&self.index, &self.listings, &path)?;
         self.counts.lookups.fetch_add(1, Ordering::Relaxed);
@@ -439,16 +448,8 @@ impl Core {
             .or_else(|| l.entries.iter().position(|e| e.name() == name))
             .ok_or(Errno::ENOENT)?;
         let e = &l.entries[i];
-        match e {
-            Entry::File { inode, file_id, .. } => {
-                self.remember(*inode, Node::File(file_id.clone()))
-            }
-            Entry::Directory {
-                inode,
-                virtual_path,
-                ..
-            } => self.remember(*inode, Node::Dir(virtual_path.clone())),
-        }
+        let (ino, node) = node_of(e);
+        self.remember(ino, node);
         Ok(self.entry_attr(e, Self::directory_mtime(l)))
     }
 
@@ -518,23 +519,7 @@ impl Core {
     }
 
     fn open_snapshot(&self, ino: u64, parent: u64, l: Arc<Listing>) -> u64 {
-        {
-            let mut nodes = lock(&self.nodes);
-            for e in &l.entries {
-                match e {
-                    Entry::File { inode, file_id, .. } => {
-                        nodes.insert(*inode, Node::File(file_id.clone()));
-                    }
-                    Entry::Directory {
-                        inode,
-                        virtual_path,
-                        ..
-                    } => {
-                        nodes.insert(*inode, Node::Dir(virtual_path.clone()));
-                    }
-                }
-            }
-        }
+        lock(&self.nodes).extend(l.entries.iter().map(node_of));
         let snap = DirSnapshot {
             ino,
             parent,

@@ -287,6 +287,22 @@ struct Local {
     tmp: tempfile::TempDir,
 }
 
+impl Local {
+    /// Crawls the watched directory and publishes it as the
+    /// `prefix_replace` mount `/tree`.
+    async fn crawl_into_tree(&self) {
+        crawl(&self.db, &self.node, &self.watch).await;
+        let w = self.watch.to_string_lossy();
+        self.db
+            .put(&dir_doc(
+                "/tree",
+                json!([mount_of(&self.node, &w, "prefix_replace")]),
+            ))
+            .await
+            .unwrap();
+    }
+}
+
 async fn local_fixture() -> Local {
     let tmp = tempfile::tempdir().unwrap();
     let watch = tmp.path().join("watch");
@@ -312,13 +328,7 @@ async fn listings_through_the_mount_equal_the_service() {
     let f = local_fixture().await;
     let w = f.watch.to_string_lossy().to_string();
     generate_tree(&f.watch);
-    crawl(&f.db, &f.node, &f.watch).await;
-    f.db.put(&dir_doc(
-        "/tree",
-        json!([mount_of(&f.node, &w, "prefix_replace")]),
-    ))
-    .await
-    .unwrap();
+    f.crawl_into_tree().await;
     f.db.put(&dir_doc("/flat", json!([mount_of(&f.node, &w, "flatten")])))
         .await
         .unwrap();
@@ -390,15 +400,8 @@ async fn listings_through_the_mount_equal_the_service() {
 
 async fn bytes_equal_the_source(passthrough: bool) {
     let f = local_fixture().await;
-    let w = f.watch.to_string_lossy().to_string();
     let files = generate_tree(&f.watch);
-    crawl(&f.db, &f.node, &f.watch).await;
-    f.db.put(&dir_doc(
-        "/tree",
-        json!([mount_of(&f.node, &w, "prefix_replace")]),
-    ))
-    .await
-    .unwrap();
+    f.crawl_into_tree().await;
     let m = Mount::start(
         &f.db,
         &f.node,
@@ -452,15 +455,8 @@ async fn every_byte_read_through_the_mount_equals_the_source_without_passthrough
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn inodes_survive_unmount_and_a_fresh_index() {
     let f = local_fixture().await;
-    let w = f.watch.to_string_lossy().to_string();
     generate_tree(&f.watch);
-    crawl(&f.db, &f.node, &f.watch).await;
-    f.db.put(&dir_doc(
-        "/tree",
-        json!([mount_of(&f.node, &w, "prefix_replace")]),
-    ))
-    .await
-    .unwrap();
+    f.crawl_into_tree().await;
     let paths = [
         "/tree",
         "/tree/one",
@@ -669,13 +665,7 @@ async fn throughput_through_the_mount_is_measured() {
             out.write_all(&block).unwrap();
         }
     }
-    crawl(&f.db, &f.node, &f.watch).await;
-    f.db.put(&dir_doc(
-        "/tree",
-        json!([mount_of(&f.node, &w, "prefix_replace")]),
-    ))
-    .await
-    .unwrap();
+    f.crawl_into_tree().await;
     println!("sequential read of {mib} MiB, 1 MiB reads:");
     let s = src.clone();
     let mut direct = Vec::new();
@@ -874,20 +864,13 @@ async fn a_real_tree_copies_out_byte_for_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ls_l_needs_no_lookup_per_entry() {
     let f = local_fixture().await;
-    let w = f.watch.to_string_lossy().to_string();
     let n = 60usize;
     let many = f.watch.join("many");
     std::fs::create_dir_all(&many).unwrap();
     for i in 0..n {
         std::fs::write(many.join(format!("f{i:03}")), bytes(i * 7, i as u64)).unwrap();
     }
-    crawl(&f.db, &f.node, &f.watch).await;
-    f.db.put(&dir_doc(
-        "/tree",
-        json!([mount_of(&f.node, &w, "prefix_replace")]),
-    ))
-    .await
-    .unwrap();
+    f.crawl_into_tree().await;
     let m = Mount::start(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), true).await;
     // Resolve the directory itself first: its own LOOKUPs are not counted.
     let dir = m.path("/tree/many");
@@ -926,16 +909,9 @@ async fn ls_l_needs_no_lookup_per_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn document_changes_show_through_the_mount_within_the_cache_window() {
     let f = local_fixture().await;
-    let w = f.watch.to_string_lossy().to_string();
     std::fs::write(f.watch.join("changing"), bytes(1000, 1)).unwrap();
     std::fs::write(f.watch.join("leaving"), bytes(10, 2)).unwrap();
-    crawl(&f.db, &f.node, &f.watch).await;
-    f.db.put(&dir_doc(
-        "/tree",
-        json!([mount_of(&f.node, &w, "prefix_replace")]),
-    ))
-    .await
-    .unwrap();
+    f.crawl_into_tree().await;
     let m = Mount::start(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), true).await;
     let (changing, leaving, arriving) = (
         m.path("/tree/changing"),

@@ -8,29 +8,10 @@
 //! reports them. Measures; never asserts.
 
 use clap::Parser;
-use mosaicfs_bench::percentiles;
+use mosaicfs_bench::{DIRS, percentiles};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-const DIRS: [&str; 16] = [
-    "Documents",
-    "Photos",
-    "Music",
-    "Projects",
-    "Downloads",
-    "Archive",
-    "Taxes",
-    "Work",
-    "Travel",
-    "Recipes",
-    "Scans",
-    "Videos",
-    "Notes",
-    "Backups",
-    "Books",
-    "Code",
-];
 
 /// Benchmarks readdir.
 #[derive(Parser)]
