@@ -92,6 +92,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The handle of `file` served from a local path (Tiers 1–3), opened on the
+/// calling thread (blocking); `None` for Tier 4.
+fn local_handle(file: &FileDoc, tier: Tier) -> Result<Option<FileHandle>, VfsError> {
+    let local = match &tier {
+        Tier::Local(path) | Tier::Mount { path, .. } => std::fs::File::open(path)
+            .map_err(|e| VfsError::local(format!("open {}", path.display()), e))?,
+        Tier::Remote => return Ok(None),
+    };
+    Ok(Some(FileHandle {
+        file: file.clone(),
+        tier,
+        local: Some(Arc::new(local)),
+        remote: None,
+    }))
+}
+
 /// An open file. Dropping it releases the cache pin.
 pub struct FileHandle {
     file: FileDoc,
@@ -221,22 +237,9 @@ impl Vfs {
             &[],
             &*self.inner.eviction,
         )?;
-        let local = match &tier {
-            Tier::Local(path) | Tier::Mount { path, .. } => std::fs::File::open(path)
-                .map_err(|e| VfsError::local(format!("open {}", path.display()), e))?,
-            // A file of this node is never served remotely.
-            Tier::Remote => {
-                return Err(VfsError::NotFound(format!(
-                    "{} is not readable on its own node",
-                    file.id
-                )));
-            }
-        };
-        Ok(FileHandle {
-            file: file.clone(),
-            tier,
-            local: Some(Arc::new(local)),
-            remote: None,
+        // A file of this node is never served remotely.
+        local_handle(file, tier)?.ok_or_else(|| {
+            VfsError::NotFound(format!("{} is not readable on its own node", file.id))
         })
     }
 
@@ -262,24 +265,16 @@ impl Vfs {
             cfg.watch_paths.clone(),
             self.inner.eviction.clone(),
         );
-        let tier =
-            spawn_blocking(move || select_tier(&f, &node_id, &watch, &mounts, &*eviction)).await?;
-        match &tier {
-            Tier::Local(path) | Tier::Mount { path, .. } => {
-                let p = path.clone();
-                let local = spawn_blocking(move || {
-                    std::fs::File::open(&p)
-                        .map_err(|e| VfsError::local(format!("open {}", p.display()), e))
-                })
-                .await?;
-                Ok(FileHandle {
-                    file: file.clone(),
-                    tier,
-                    local: Some(Arc::new(local)),
-                    remote: None,
-                })
-            }
-            Tier::Remote => {
+        // Tier selection and, for Tiers 2/3, the open in one blocking step.
+        let (tier, local) = spawn_blocking(move || {
+            let tier = select_tier(&f, &node_id, &watch, &mounts, &*eviction)?;
+            let local = local_handle(&f, tier.clone())?;
+            Ok((tier, local))
+        })
+        .await?;
+        match local {
+            Some(handle) => Ok(handle),
+            None => {
                 let owner = &file.source.node_id;
                 let node = self.node(owner).await?.ok_or_else(|| {
                     VfsError::Fetch(FetchError::NodeUnavailable {
