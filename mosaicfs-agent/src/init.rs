@@ -447,62 +447,32 @@ fn gather(args: &InitArgs, prompt: &mut Option<&mut dyn Prompt>) -> Result<Setti
             }
         }
     }
-    let couchdb = CouchSettings {
-        url: need(
-            prompt,
-            &args.couchdb_url,
-            "--couchdb-url",
-            "Local CouchDB URL",
-            Some("http://127.0.0.1:5984"),
-        )?,
-        database: args
-            .couchdb_database
-            .clone()
-            .unwrap_or_else(|| "mosaicfs".into()),
-        user: optional(
-            &args.couchdb_user,
-            prompt,
-            "Local CouchDB user (empty: none)",
-        )?,
-        password: None,
-    };
-    let couchdb = CouchSettings {
-        password: password(
-            &args.couchdb_password,
-            couchdb.user.is_some(),
-            prompt,
-            "Local CouchDB password",
-        )?,
-        ..couchdb
-    };
-    let replication = CouchSettings {
-        url: need(
-            prompt,
-            &args.replication_url,
-            "--replication-url",
-            "Control plane CouchDB URL (replication)",
-            None,
-        )?,
-        database: args
-            .replication_database
-            .clone()
-            .unwrap_or_else(|| "mosaicfs".into()),
-        user: optional(
-            &args.replication_user,
-            prompt,
-            "Control plane CouchDB user (empty: none)",
-        )?,
-        password: None,
-    };
-    let replication = CouchSettings {
-        password: password(
-            &args.replication_password,
-            replication.user.is_some(),
-            prompt,
-            "Control plane CouchDB password",
-        )?,
-        ..replication
-    };
+    let couchdb = couch_settings(
+        prompt,
+        CouchFlags {
+            url: &args.couchdb_url,
+            database: &args.couchdb_database,
+            user: &args.couchdb_user,
+            password: &args.couchdb_password,
+        },
+        "--couchdb-url",
+        "Local CouchDB URL",
+        Some("http://127.0.0.1:5984"),
+        "Local CouchDB",
+    )?;
+    let replication = couch_settings(
+        prompt,
+        CouchFlags {
+            url: &args.replication_url,
+            database: &args.replication_database,
+            user: &args.replication_user,
+            password: &args.replication_password,
+        },
+        "--replication-url",
+        "Control plane CouchDB URL (replication)",
+        None,
+        "Control plane CouchDB",
+    )?;
     let state_dir = match (&args.state_dir, &mut *prompt) {
         (Some(d), _) => d.clone(),
         (None, Some(p)) => PathBuf::from(ask(*p, "State directory", Some(DEFAULT_STATE_DIR))?),
@@ -525,6 +495,42 @@ fn gather(args: &InitArgs, prompt: &mut Option<&mut dyn Prompt>) -> Result<Setti
         replication,
         state_dir,
         friendly_name,
+    })
+}
+
+/// The flags of one CouchDB connection (this machine's or the control plane's).
+struct CouchFlags<'a> {
+    url: &'a Option<String>,
+    database: &'a Option<String>,
+    user: &'a Option<String>,
+    password: &'a Option<String>,
+}
+
+/// One CouchDB connection from its flags, asking for what is missing: the
+/// URL (required), the user (optional) and, only when there is a user, the
+/// password. `label` starts the user and password questions.
+fn couch_settings(
+    prompt: &mut Option<&mut dyn Prompt>,
+    flags: CouchFlags<'_>,
+    url_flag: &str,
+    url_question: &str,
+    url_default: Option<&str>,
+    label: &str,
+) -> Result<CouchSettings, InitError> {
+    let url = need(prompt, flags.url, url_flag, url_question, url_default)?;
+    let database = flags.database.clone().unwrap_or_else(|| "mosaicfs".into());
+    let user = optional(flags.user, prompt, &format!("{label} user (empty: none)"))?;
+    let password = password(
+        flags.password,
+        user.is_some(),
+        prompt,
+        &format!("{label} password"),
+    )?;
+    Ok(CouchSettings {
+        url,
+        database,
+        user,
+        password,
     })
 }
 

@@ -460,12 +460,25 @@ impl CouchClient {
 
     /// A document as raw JSON, or `None` if it does not exist (or is deleted).
     pub async fn get_value(&self, id: &str) -> Result<Option<Value>, CouchError> {
-        let url = self.url(&self.doc_path(id));
+        self.get_doc("get document", id, None).await
+    }
+
+    /// `GET /{db}/{id}` with one optional query parameter, or `None` on 404.
+    async fn get_doc(
+        &self,
+        operation: &str,
+        id: &str,
+        query: Option<(&str, &str)>,
+    ) -> Result<Option<Value>, CouchError> {
+        let mut url = self.url(&self.doc_path(id));
+        if let Some((k, v)) = query {
+            url.query_pairs_mut().append_pair(k, v);
+        }
         match self
-            .request("get document", Method::GET, url, None, REQUEST_TIMEOUT)
+            .request(operation, Method::GET, url, None, REQUEST_TIMEOUT)
             .await
         {
-            Ok((_, bytes)) => decode("get document", &bytes).map(Some),
+            Ok((_, bytes)) => decode(operation, &bytes).map(Some),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
             Err(e) => Err(e),
         }
@@ -751,15 +764,11 @@ impl CouchClient {
         &self,
         id: &str,
     ) -> Result<Option<(Value, Vec<String>)>, CouchError> {
-        let mut url = self.url(&self.doc_path(id));
-        url.query_pairs_mut().append_pair("conflicts", "true");
-        let mut doc: Value = match self
-            .request("get document", Method::GET, url, None, REQUEST_TIMEOUT)
-            .await
-        {
-            Ok((_, bytes)) => decode("get document", &bytes)?,
-            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(mut doc) = self
+            .get_doc("get document", id, Some(("conflicts", "true")))
+            .await?
+        else {
+            return Ok(None);
         };
         let conflicts = doc
             .as_object_mut()
@@ -772,16 +781,7 @@ impl CouchClient {
     /// One revision of a document (`GET /{db}/{id}?rev=…`), or `None` if that
     /// revision is unknown or its body was compacted away.
     pub async fn get_revision(&self, id: &str, rev: &str) -> Result<Option<Value>, CouchError> {
-        let mut url = self.url(&self.doc_path(id));
-        url.query_pairs_mut().append_pair("rev", rev);
-        match self
-            .request("get revision", Method::GET, url, None, REQUEST_TIMEOUT)
-            .await
-        {
-            Ok((_, bytes)) => decode("get revision", &bytes).map(Some),
-            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_doc("get revision", id, Some(("rev", rev))).await
     }
 
     /// The winner and the bodies of its conflicting revisions (winner
@@ -807,13 +807,10 @@ impl CouchClient {
         id: &str,
         merge: impl Fn(&[Value]) -> Option<Value>,
     ) -> Result<Option<Value>, CouchError> {
-        Ok(self.revisions(id).await?.map(|(mut revisions, conflicts)| {
-            if conflicts.is_empty() {
-                revisions.swap_remove(0)
-            } else {
-                merge(&revisions).unwrap_or_else(|| revisions.swap_remove(0))
-            }
-        }))
+        Ok(self
+            .revisions(id)
+            .await?
+            .map(|(revisions, conflicts)| merged(revisions, &conflicts, &merge)))
     }
 
     /// [`update`](Self::update) that resolves conflicts on the way: `update`
@@ -834,13 +831,9 @@ impl CouchClient {
         for _ in 0..CONFLICT_ATTEMPTS {
             let (stored, rev, conflicts) = match self.revisions(id).await? {
                 None => (None, None, Vec::new()),
-                Some((mut revisions, conflicts)) => {
+                Some((revisions, conflicts)) => {
                     let rev = revisions[0].get("_rev").cloned();
-                    let doc = if conflicts.is_empty() {
-                        revisions.swap_remove(0)
-                    } else {
-                        merge(&revisions).unwrap_or_else(|| revisions.swap_remove(0))
-                    };
+                    let doc = merged(revisions, &conflicts, &merge);
                     (Some(doc), rev, conflicts)
                 }
             };
@@ -939,6 +932,21 @@ impl CouchClient {
             operation: "ensure document".into(),
             id,
         })
+    }
+}
+
+/// The document a reader sees: the winner (`revisions[0]`) when there is no
+/// conflict, else what `merge` makes of all revisions (the winner if it
+/// declines).
+fn merged(
+    mut revisions: Vec<Value>,
+    conflicts: &[String],
+    merge: impl Fn(&[Value]) -> Option<Value>,
+) -> Value {
+    if conflicts.is_empty() {
+        revisions.swap_remove(0)
+    } else {
+        merge(&revisions).unwrap_or_else(|| revisions.swap_remove(0))
     }
 }
 

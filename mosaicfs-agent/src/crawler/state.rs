@@ -20,6 +20,7 @@ use super::index::{FileIndex, IndexEntry};
 use mosaicfs_common::couch::{CouchClient, CouchError};
 use mosaicfs_common::documents::FileStatus;
 use serde_json::{Value, json};
+use std::fmt::Display;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"MFSCRWL1";
@@ -61,16 +62,9 @@ pub async fn db_token(db: &CouchClient, node_id: &str) -> Result<Option<String>,
 
 /// Stores `token` in the database's `_local` document.
 pub async fn set_db_token(db: &CouchClient, node_id: &str, token: &str) -> Result<(), CouchError> {
-    let id = local_doc_id(node_id);
-    let mut doc = json!({ "_id": id, "token": token });
-    if let Some(rev) = db
-        .get_value(&id)
-        .await?
-        .and_then(|d| d.get("_rev").and_then(Value::as_str).map(str::to_owned))
-    {
-        doc["_rev"] = json!(rev);
-    }
-    db.put(&doc).await.map(|_| ())
+    db.update(&local_doc_id(node_id), |_| Some(json!({ "token": token })))
+        .await
+        .map(|_| ())
 }
 
 /// Encodes the index with its token and sequence.
@@ -109,11 +103,11 @@ pub fn decode(bytes: &[u8], node_id: &str) -> Result<Persisted, String> {
     let count = r.u64("entry count")?;
     let mut index = FileIndex::default();
     for i in 0..count {
-        let key = r.bytes(&format!("entry {i} path"))?.to_vec();
-        let id = r.string(&format!("entry {i} id"))?;
-        let size = r.u64(&format!("entry {i} size"))?;
-        let secs = r.u64(&format!("entry {i} mtime"))? as i64;
-        let nanos = u32::from_le_bytes(r.array(&format!("entry {i} mtime"))?);
+        let key = r.bytes(format_args!("entry {i} path"))?.to_vec();
+        let id = r.string(format_args!("entry {i} id"))?;
+        let size = r.u64(format_args!("entry {i} size"))?;
+        let secs = r.u64(format_args!("entry {i} mtime"))? as i64;
+        let nanos = u32::from_le_bytes(r.array(format_args!("entry {i} mtime"))?);
         let flags = r.take(1)?[0];
         if flags > 3 {
             return Err(format!("entry {i} has unknown flags {flags}"));
@@ -175,6 +169,8 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+/// A cursor over a state file. `what` names the field in an error; it is
+/// only formatted when there is one (decoding runs once per entry).
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -192,22 +188,22 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
+    fn array<const N: usize>(&mut self, what: impl Display) -> Result<[u8; N], String> {
         self.take(N)?
             .try_into()
             .map_err(|_| format!("{what}: truncated"))
     }
 
-    fn u64(&mut self, what: &str) -> Result<u64, String> {
+    fn u64(&mut self, what: impl Display) -> Result<u64, String> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
-    fn bytes(&mut self, what: &str) -> Result<&'a [u8], String> {
+    fn bytes(&mut self, what: impl Display + Copy) -> Result<&'a [u8], String> {
         let n = u32::from_le_bytes(self.array(what)?) as usize;
         self.take(n).map_err(|e| format!("{what}: {e}"))
     }
 
-    fn string(&mut self, what: &str) -> Result<String, String> {
+    fn string(&mut self, what: impl Display + Copy) -> Result<String, String> {
         let b = self.bytes(what)?;
         String::from_utf8(b.to_vec()).map_err(|_| format!("{what} is not UTF-8"))
     }
