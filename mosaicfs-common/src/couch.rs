@@ -815,8 +815,9 @@ impl CouchClient {
 
     /// [`update`](Self::update) that resolves conflicts on the way: `update`
     /// gets the document as `merge` combines its conflicting revisions
-    /// (winner first), and its result is written over the winner while the
-    /// other leaves are deleted, in one `_bulk_docs`. If the winner changed
+    /// (winner first), and its result is written over the winner; then the
+    /// other leaves are deleted (one `_bulk_docs`, matched by `_rev`, not by
+    /// answer order, which pouchdb-server does not keep). If the winner changed
     /// meanwhile, everything is read again. Deleting a leaf can fail
     /// (replication or another writer deleted it first): it is logged and
     /// left to the next write, which sees it again if it is still there.
@@ -848,48 +849,36 @@ impl CouchClient {
                     None => o.remove("_rev"),
                 };
             }
+            let written = match self.put(&doc).await {
+                Ok(r) => r,
+                Err(CouchError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            };
             if conflicts.is_empty() {
-                match self.put(&doc).await {
-                    Ok(r) => return Ok(Some(r)),
-                    Err(CouchError::Conflict { .. }) => continue,
-                    Err(e) => return Err(e),
-                }
+                return Ok(Some(written));
             }
-            let mut batch = vec![doc];
-            batch.extend(
-                conflicts
-                    .iter()
-                    .map(|rev| json!({"_id": id, "_rev": rev, "_deleted": true})),
-            );
-            // CouchDB answers `_bulk_docs` in request order; every entry has
-            // the same id, so the order is the only way to match them.
-            let results = self.bulk_docs(&batch).await?;
-            for (rev, r) in conflicts.iter().zip(&results[1..]) {
-                if !r.is_ok() {
-                    tracing::debug!(doc_id = %id, rev = %rev, error = ?r.error,
-                        "conflicting revision not deleted; left to the next write");
-                }
+            // The merge is written over the winner first; the losing
+            // revisions are deleted after it, matched by their own `_rev`
+            // (pouchdb-server does not answer `_bulk_docs` in request order,
+            // and every entry here has the same id). One left behind is
+            // resolved by the next merging write.
+            let batch: Vec<Value> = conflicts
+                .iter()
+                .map(|rev| json!({"_id": id, "_rev": rev, "_deleted": true}))
+                .collect();
+            let failed = self
+                .bulk_docs(&batch)
+                .await?
+                .iter()
+                .filter(|r| !r.is_ok())
+                .count();
+            if failed > 0 {
+                tracing::debug!(doc_id = %id, failed,
+                    "conflicting revisions not deleted; left to the next write");
             }
-            let written = &results[0];
-            match (&written.rev, written.error.as_deref()) {
-                (Some(rev), None) => {
-                    tracing::info!(doc_id = %id, conflicts = conflicts.len(),
-                        operation = "resolve_conflicts", "conflicting revisions merged");
-                    return Ok(Some(DocRev {
-                        id: id.to_string(),
-                        rev: rev.clone(),
-                    }));
-                }
-                (_, Some("conflict")) => continue,
-                (_, error) => {
-                    return Err(CouchError::Status {
-                        operation: "resolve conflicts".into(),
-                        status: StatusCode::BAD_GATEWAY,
-                        error: error.unwrap_or("no_rev").to_string(),
-                        reason: written.reason.clone().unwrap_or_default(),
-                    });
-                }
-            }
+            tracing::info!(doc_id = %id, conflicts = conflicts.len(),
+                operation = "resolve_conflicts", "conflicting revisions merged");
+            return Ok(Some(written));
         }
         Err(CouchError::Conflict {
             operation: "read-modify-write".into(),
