@@ -35,7 +35,9 @@
 #                  file from nginx (Debian package, own prefix and conf, on
 #                  loopback, sendfile), source page cache warm for both;
 #                  three alternating rounds, a fresh VFS cache each, medians;
-#                  (7b) the second read from the VFS cache with cold page
+#                  (7d) 7a against the same download written to a file on
+#                  this disk (`curl -o`), the least a reader keeping a copy
+#                  pays; (7b) the second read from the VFS cache with cold page
 #                  caches vs `cat` of the source, cold; (7c) a read with the
 #                  cache file in the page cache (complete cached copies are
 #                  passed through to the kernel, so this no longer bounds 7a);
@@ -629,11 +631,15 @@ EOF
     # (7) first read through the mount vs curl from nginx, source warm;
     # three rounds, each a fresh VFS cache, alternating with nginx so both
     # see the same machine; medians by throughput.
-    local bytes=$((R7_MIB * 1048576)) out ours=() ng=() i perf_pids=()
+    local bytes=$((R7_MIB * 1048576)) out ours=() ng=() dl=() i perf_pids=()
     cat "$RSRC/r7.bin" >/dev/null
     stop_vfs
     for i in 1 2 3; do
         ng+=("$(curl -sf -o /dev/null -w '%{time_total} %{time_starttransfer} %{size_download}' "$NGINX_URL/r7.bin")")
+        # (7d) the same download keeping a copy on this disk, as a cache does.
+        rm -f "$WORK/download.bin"
+        dl+=("$(curl -sf -o "$WORK/download.bin" -w '%{time_total}' "$NGINX_URL/r7.bin")")
+        rm -f "$WORK/download.bin"
         [ "$i" -gt 1 ] && rm -rf "$WORK/rcache"
         mount_reader "$WORK/rcache"
         if [ -n "${BENCH_PERF_DIR:-}" ] && [ "$i" -eq 3 ]; then
@@ -661,6 +667,14 @@ EOF
         "$(echo "$ours_med" | awk '{ print $1 }') MB/s, TTFB $(echo "$ours_med" | awk '{ print $2 }') ms (median of 3, fresh cache each)" \
         "$ng_mbs MB/s, TTFB $(echo "$ng_med" | awk '{ printf "%.2f", $2 * 1000 }') ms (curl ← nginx sendfile, median of 3)" \
         "$(calc "int(100 * $(echo "$ours_med" | awk '{ print $1 }') / $ng_mbs)") %" "≥ 80 %"
+    # (7d) what any reader that keeps a copy (the plan's cache) pays: the
+    # download alone, written to a file on the same disk.
+    local dl_med
+    dl_med="$(median3 "${dl[@]}")"
+    row 7d "the 7a file downloaded into a file on the same disk (curl -o ← nginx: what keeping a copy costs)" \
+        "$(echo "$ours_med" | awk '{ print $1 }') MB/s (7a)" \
+        "$(calc "int($bytes / $dl_med / 1e6)") MB/s (curl -o FILE ← nginx sendfile, median of 3)" \
+        "$(calc "int(100 * $(echo "$ours_med" | awk '{ print $1 }') * $dl_med * 1e6 / $bytes)") %" "report"
     if cmp -s "$MNT/remote/r7.bin" "$RSRC/r7.bin"; then echo "r7.bin through the mount equals the source"; else die "r7.bin differs through the mount"; fi
 
     # (8) random 1 MiB reads in block mode, source warm.

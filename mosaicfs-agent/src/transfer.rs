@@ -31,9 +31,11 @@ use mosaicfs_common::ids;
 use mosaicfs_common::range::{RangeRequest, parse_range};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +45,25 @@ const CHUNK: usize = 1 << 20;
 /// The route.
 pub const TRANSFER_PATH: &str = "/api/agent/transfer/{file_id}";
 
+/// How long, by default, a checked file (its document and canonical path) is reused
+/// without asking CouchDB again. A block-mode reader sends a range request
+/// every few milliseconds; each used to cost a CouchDB lookup. The file's
+/// size and mtime on disk are still checked on every request, and a
+/// mismatch with a reused document asks CouchDB again, so a re-crawled file
+/// is served at once; a file deleted from the index stays servable for at
+/// most this long.
+pub const CHECKED_TTL: Duration = Duration::from_secs(2);
+/// Most checked files kept (past it, expired ones are dropped, then all).
+const CHECKED_MAX: usize = 1024;
+
+/// A file that passed the document and path checks.
+#[derive(Clone)]
+struct Checked {
+    at: Instant,
+    doc: FileDoc,
+    path: PathBuf,
+}
+
 /// What the endpoint needs to decide and serve.
 pub struct TransferService {
     db: CouchClient,
@@ -50,6 +71,8 @@ pub struct TransferService {
     access_key_id: String,
     key: [u8; 32],
     watch_paths: Vec<PathBuf>,
+    checked: Mutex<HashMap<String, Checked>>,
+    checked_ttl: Duration,
 }
 
 impl TransferService {
@@ -69,7 +92,15 @@ impl TransferService {
             access_key_id: access_key_id.to_string(),
             key: hmac::derive_signing_key(secret_key),
             watch_paths,
+            checked: Mutex::default(),
+            checked_ttl: CHECKED_TTL,
         }
+    }
+
+    /// Reuses checks for `ttl` instead of [`CHECKED_TTL`] (zero: never).
+    pub fn with_checked_ttl(mut self, ttl: Duration) -> TransferService {
+        self.checked_ttl = ttl;
+        self
     }
 
     /// The router (no I/O until a request arrives).
@@ -237,84 +268,34 @@ async fn transfer(
     if let Err((check, message)) = verify(&svc, &uri, &headers, &file_id) {
         return unauthorized(check, message);
     }
-    let not_found = |why: String| {
-        error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("file {file_id}: {why}"),
-        )
-    };
     if !file_id.starts_with(ids::FILE_PREFIX) {
-        return not_found("not a file id".into());
+        return not_found(&file_id, "not a file id".into());
     }
-    let doc: FileDoc = match svc.db.get(&file_id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found("unknown on this node".into()),
-        Err(CouchError::Decode { .. }) => return not_found("its document does not parse".into()),
-        Err(e) => {
-            tracing::error!(operation = "transfer", file_id = %file_id, error = %e, "local CouchDB");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the local database is unreachable; retry shortly".into(),
-            );
-        }
-    };
-    if doc.source.node_id != svc.node_id {
-        return not_found(format!(
-            "owned by node {}, not this one",
-            doc.source.node_id
-        ));
-    }
-    if doc.status != FileStatus::Active {
-        return not_found("deleted".into());
-    }
-    let path: PathBuf = match &doc.source.export_path_bytes {
-        Some(b64) => {
-            use std::os::unix::ffi::OsStrExt;
-            match base64::engine::general_purpose::STANDARD.decode(b64) {
-                Ok(b) => std::ffi::OsStr::from_bytes(&b).into(),
-                Err(_) => return not_found("export_path_bytes is not base64".into()),
+    // A reused check is confirmed by the file on disk; if that disagrees,
+    // the document may have moved on: ask CouchDB once more.
+    let mut reused = svc.reusable(&file_id);
+    let (doc, f) = loop {
+        let fresh = reused.is_none();
+        let checked = match reused.take() {
+            Some(c) => c,
+            None => match check(&svc, &file_id).await {
+                Ok(c) => c,
+                Err(resp) => return resp,
+            },
+        };
+        match open_current(&checked).await {
+            Ok(f) => {
+                if fresh {
+                    svc.remember(&file_id, checked.clone());
+                }
+                break (checked.doc, f);
             }
+            Err(_) if !fresh => {
+                svc.forget(&file_id);
+            }
+            Err(why) => return not_found(&file_id, why.into()),
         }
-        None => doc.source.export_path.clone().into(),
     };
-    let Ok(canonical) = tokio::fs::canonicalize(&path).await else {
-        return not_found("gone from disk (stale)".into());
-    };
-    let mut inside = false;
-    for root in &svc.watch_paths {
-        if let Ok(r) = tokio::fs::canonicalize(root).await
-            && canonical.starts_with(&r)
-        {
-            inside = true;
-            break;
-        }
-    }
-    if !inside {
-        tracing::warn!(operation = "transfer", file_id = %file_id, path = %canonical.display(),
-            "refused: outside every watch path");
-        return error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("file {file_id} is outside this node's watch paths"),
-        );
-    }
-    let f = match tokio::fs::File::open(&canonical).await {
-        Ok(f) => f,
-        Err(_) => return not_found("cannot be opened (stale)".into()),
-    };
-    let md = match f.metadata().await {
-        Ok(m) => m,
-        Err(_) => return not_found("cannot be read (stale)".into()),
-    };
-    let mtime = md
-        .modified()
-        .ok()
-        .map(mosaicfs_common::time::from_system_time);
-    if !md.is_file() || md.len() != doc.size || mtime != Some(doc.mtime) {
-        return not_found("changed on disk since it was indexed (stale)".into());
-    }
     let size = doc.size;
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     match range_header.map_or(RangeRequest::Full, |v| parse_range(v, size)) {
@@ -363,6 +344,124 @@ async fn transfer(
             resp
         }
     }
+}
+
+fn not_found(file_id: &str, why: String) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("file {file_id}: {why}"),
+    )
+}
+
+impl TransferService {
+    /// The check of `file_id` made less than [`CHECKED_TTL`] ago.
+    fn reusable(&self, file_id: &str) -> Option<Checked> {
+        let checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        checked
+            .get(file_id)
+            .filter(|c| c.at.elapsed() < self.checked_ttl)
+            .cloned()
+    }
+
+    fn remember(&self, file_id: &str, c: Checked) {
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if checked.len() >= CHECKED_MAX {
+            let ttl = self.checked_ttl;
+            checked.retain(|_, c| c.at.elapsed() < ttl);
+            if checked.len() >= CHECKED_MAX {
+                checked.clear();
+            }
+        }
+        checked.insert(file_id.to_string(), c);
+    }
+
+    fn forget(&self, file_id: &str) {
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        checked.remove(file_id);
+    }
+}
+
+/// The document checks of a request for `file_id`: known here, ours,
+/// active, and its canonical path under a watch path. `Err` is the answer.
+async fn check(svc: &TransferService, file_id: &str) -> Result<Checked, Response> {
+    let doc: FileDoc = match svc.db.get(file_id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return Err(not_found(file_id, "unknown on this node".into())),
+        Err(CouchError::Decode { .. }) => {
+            return Err(not_found(file_id, "its document does not parse".into()));
+        }
+        Err(e) => {
+            tracing::error!(operation = "transfer", file_id = %file_id, error = %e, "local CouchDB");
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the local database is unreachable; retry shortly".into(),
+            ));
+        }
+    };
+    if doc.source.node_id != svc.node_id {
+        return Err(not_found(
+            file_id,
+            format!("owned by node {}, not this one", doc.source.node_id),
+        ));
+    }
+    if doc.status != FileStatus::Active {
+        return Err(not_found(file_id, "deleted".into()));
+    }
+    let path: PathBuf = match &doc.source.export_path_bytes {
+        Some(b64) => {
+            use std::os::unix::ffi::OsStrExt;
+            match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(b) => std::ffi::OsStr::from_bytes(&b).into(),
+                Err(_) => return Err(not_found(file_id, "export_path_bytes is not base64".into())),
+            }
+        }
+        None => doc.source.export_path.clone().into(),
+    };
+    let Ok(canonical) = tokio::fs::canonicalize(&path).await else {
+        return Err(not_found(file_id, "gone from disk (stale)".into()));
+    };
+    let mut inside = false;
+    for root in &svc.watch_paths {
+        if let Ok(r) = tokio::fs::canonicalize(root).await
+            && canonical.starts_with(&r)
+        {
+            inside = true;
+            break;
+        }
+    }
+    if !inside {
+        tracing::warn!(operation = "transfer", file_id = %file_id, path = %canonical.display(),
+            "refused: outside every watch path");
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("file {file_id} is outside this node's watch paths"),
+        ));
+    }
+    Ok(Checked {
+        at: Instant::now(),
+        doc,
+        path: canonical,
+    })
+}
+
+/// Opens the checked file if it is still the version its document
+/// describes (regular file, same size and mtime); `Err` says why not.
+async fn open_current(c: &Checked) -> Result<tokio::fs::File, &'static str> {
+    let f = tokio::fs::File::open(&c.path)
+        .await
+        .map_err(|_| "cannot be opened (stale)")?;
+    let md = f.metadata().await.map_err(|_| "cannot be read (stale)")?;
+    let mtime = md
+        .modified()
+        .ok()
+        .map(mosaicfs_common::time::from_system_time);
+    if !md.is_file() || md.len() != c.doc.size || mtime != Some(c.doc.mtime) {
+        return Err("changed on disk since it was indexed (stale)");
+    }
+    Ok(f)
 }
 
 fn hv(s: &str) -> HeaderValue {

@@ -81,6 +81,10 @@ struct Fixture {
 }
 
 async fn fixture(node_id: &str) -> Fixture {
+    fixture_with(node_id, mosaicfs_agent::transfer::CHECKED_TTL).await
+}
+
+async fn fixture_with(node_id: &str, checked_ttl: std::time::Duration) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let watch = tmp.path().join("watch");
     let outside = tmp.path().join("outside");
@@ -90,7 +94,8 @@ async fn fixture(node_id: &str) -> Fixture {
     let content: Vec<u8> = (0..1_300_007u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(watch.join("big.bin"), &content).unwrap();
     let db = local_server().fresh_db("transfer").await;
-    let svc = TransferService::new(db.clone(), node_id, KEY_ID, SECRET, vec![watch.clone()]);
+    let svc = TransferService::new(db.clone(), node_id, KEY_ID, SECRET, vec![watch.clone()])
+        .with_checked_ttl(checked_ttl);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -396,5 +401,50 @@ async fn transfer_tokens_fetch_one_file_of_this_node_until_they_expire() {
     );
     // The HMAC path still works beside it.
     assert_eq!(signed_get(&f, id, &[]).await.status, StatusCode::OK);
+    f.shutdown.cancel();
+}
+
+/// The document checks of a file are reused for a while (a block-mode
+/// reader sends a range request every few milliseconds), but every request
+/// still checks the file on disk: a re-crawled file is served at once, and
+/// a file deleted from the index is refused once the TTL has run out.
+#[tokio::test]
+async fn checks_are_reused_briefly_and_a_recrawled_file_is_served_at_once() {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+    let node = test_node_id("xfer-reuse");
+    let f = fixture_with(&node, TTL).await;
+    let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c11";
+    let path = f.watch.join("big.bin");
+    f.db.put(&file_doc(id, &node, &path)).await.unwrap();
+    let a = signed_get(&f, id, &[("range", "bytes=0-99")]).await;
+    assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(a.body.as_ref(), &f.content[..100]);
+
+    // Changed on disk and re-crawled: the reused check disagrees with the
+    // disk, so the document is read again and the new bytes are served.
+    let new: Vec<u8> = (0..5000u32).map(|i| (i % 13) as u8).collect();
+    std::fs::write(&path, &new).unwrap();
+    let mut doc = file_doc(id, &node, &path);
+    let old: Value = f.db.get(id).await.unwrap().unwrap();
+    doc["_rev"] = old["_rev"].clone();
+    f.db.put(&doc).await.unwrap();
+    let a = signed_get(&f, id, &[("range", "bytes=0-99")]).await;
+    assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(a.body.as_ref(), &new[..100]);
+    assert_eq!(a.headers["content-range"], "bytes 0-99/5000");
+
+    // Deleted from the index while the file stays: served from the reused
+    // check until it expires, then refused.
+    let cur: Value = f.db.get(id).await.unwrap().unwrap();
+    let mut gone = doc.clone();
+    gone["_rev"] = cur["_rev"].clone();
+    gone["status"] = json!("deleted");
+    f.db.put(&gone).await.unwrap();
+    let a = signed_get(&f, id, &[("range", "bytes=0-9")]).await;
+    assert_eq!(a.status, StatusCode::PARTIAL_CONTENT, "within the TTL");
+    tokio::time::sleep(TTL + std::time::Duration::from_millis(100)).await;
+    let a = signed_get(&f, id, &[("range", "bytes=0-9")]).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "after the TTL");
+    assert!(message(&a).contains("deleted"), "{}", message(&a));
     f.shutdown.cancel();
 }
