@@ -118,7 +118,7 @@ pub async fn run_with(
             &config.secret_key,
             config.watch_paths.clone(),
         );
-        tokio::spawn(transfer::serve(listener, service.router(), tasks.clone()))
+        tokio::spawn(transfer::serve(listener, service.app(), tasks.clone()))
     });
     let heartbeat = tokio::spawn(heartbeat_loop(
         local.clone(),

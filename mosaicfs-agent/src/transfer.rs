@@ -34,10 +34,14 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+mod fast;
+pub use fast::TransferApp;
 
 /// Read size while streaming: one blocking-pool hop and one body frame per
 /// MiB.
@@ -73,6 +77,7 @@ pub struct TransferService {
     watch_paths: Vec<PathBuf>,
     checked: Mutex<HashMap<String, Checked>>,
     checked_ttl: Duration,
+    sent_with_sendfile: Arc<AtomicU64>,
 }
 
 impl TransferService {
@@ -94,7 +99,14 @@ impl TransferService {
             watch_paths,
             checked: Mutex::default(),
             checked_ttl: CHECKED_TTL,
+            sent_with_sendfile: Arc::default(),
         }
+    }
+
+    /// A live count of the range answers sent with `sendfile` (the rest go
+    /// through hyper); for tests and diagnostics.
+    pub fn sendfile_counter(&self) -> Arc<AtomicU64> {
+        self.sent_with_sendfile.clone()
     }
 
     /// Reuses checks for `ttl` instead of [`CHECKED_TTL`] (zero: never).
@@ -103,14 +115,16 @@ impl TransferService {
         self
     }
 
-    /// The router (no I/O until a request arrives).
-    pub fn router(self) -> Router {
-        Router::new()
+    /// What [`serve`] serves (no I/O until a request arrives).
+    pub fn app(self) -> TransferApp {
+        let svc = Arc::new(self);
+        let router = Router::new()
             .route(TRANSFER_PATH, axum::routing::get(transfer))
             .fallback(|| async {
                 error(StatusCode::NOT_FOUND, "not_found", "no such route".into())
             })
-            .with_state(Arc::new(self))
+            .with_state(svc.clone());
+        TransferApp { svc, router }
     }
 }
 
@@ -131,19 +145,48 @@ pub fn advertise_url(configured: Option<&str>, bound: SocketAddr) -> String {
     format!("http://{host}:{}", bound.port())
 }
 
-/// Serves `router` on `listener` until `shutdown`; open transfers get a
-/// moment to finish. Cancelling is safe: a client sees a cut-off transfer
-/// without trailer and discards it.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+/// Serves `app` on `listener` until `shutdown`: single-range GETs with
+/// `sendfile` (see `fast`), everything else with hyper and the router.
+/// After `shutdown` no connection is accepted, idle ones close, and open
+/// transfers get [`SHUTDOWN_GRACE`] to finish before they are cut (a client
+/// sees a cut-off transfer without trailer and discards it).
+pub async fn serve(listener: TcpListener, app: TransferApp, shutdown: CancellationToken) {
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, "transfer endpoint listening (HTTP)");
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown.cancelled().await;
-    });
-    if let Err(e) = server.await {
-        tracing::error!(operation = "transfer", error = %e, "transfer endpoint stopped");
+    let app = Arc::new(app);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    conns.spawn(fast::connection(stream, app.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors, usually: back off briefly.
+                    tracing::warn!(operation = "transfer", error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::info!(
+            operation = "transfer",
+            open = conns.len(),
+            "transfers still open at shutdown were cut"
+        );
+        conns.abort_all();
     }
 }
+
+/// How long open transfers may finish after shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {
     (
@@ -259,42 +302,51 @@ fn verify(
     Ok(())
 }
 
+/// Every check of a GET of `file_id` (signature, document, path, version
+/// on disk); `Ok` is the document and the opened file, `Err` the answer.
+async fn authorize_and_open(
+    svc: &TransferService,
+    uri: &Uri,
+    headers: &HeaderMap,
+    file_id: &str,
+) -> Result<(FileDoc, tokio::fs::File), Response> {
+    if let Err((check, message)) = verify(svc, uri, headers, file_id) {
+        return Err(unauthorized(check, message));
+    }
+    if !file_id.starts_with(ids::FILE_PREFIX) {
+        return Err(not_found(file_id, "not a file id".into()));
+    }
+    // A reused check is confirmed by the file on disk; if that disagrees,
+    // the document may have moved on: ask CouchDB once more.
+    let mut reused = svc.reusable(file_id);
+    loop {
+        let fresh = reused.is_none();
+        let checked = match reused.take() {
+            Some(c) => c,
+            None => check(svc, file_id).await?,
+        };
+        match open_current(&checked).await {
+            Ok(f) => {
+                if fresh {
+                    svc.remember(file_id, checked.clone());
+                }
+                return Ok((checked.doc, f));
+            }
+            Err(_) if !fresh => svc.forget(file_id),
+            Err(why) => return Err(not_found(file_id, why.into())),
+        }
+    }
+}
+
 async fn transfer(
     State(svc): State<Arc<TransferService>>,
     Path(file_id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err((check, message)) = verify(&svc, &uri, &headers, &file_id) {
-        return unauthorized(check, message);
-    }
-    if !file_id.starts_with(ids::FILE_PREFIX) {
-        return not_found(&file_id, "not a file id".into());
-    }
-    // A reused check is confirmed by the file on disk; if that disagrees,
-    // the document may have moved on: ask CouchDB once more.
-    let mut reused = svc.reusable(&file_id);
-    let (doc, f) = loop {
-        let fresh = reused.is_none();
-        let checked = match reused.take() {
-            Some(c) => c,
-            None => match check(&svc, &file_id).await {
-                Ok(c) => c,
-                Err(resp) => return resp,
-            },
-        };
-        match open_current(&checked).await {
-            Ok(f) => {
-                if fresh {
-                    svc.remember(&file_id, checked.clone());
-                }
-                break (checked.doc, f);
-            }
-            Err(_) if !fresh => {
-                svc.forget(&file_id);
-            }
-            Err(why) => return not_found(&file_id, why.into()),
-        }
+    let (doc, f) = match authorize_and_open(&svc, &uri, &headers, &file_id).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
     };
     let size = doc.size;
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());

@@ -76,6 +76,8 @@ struct Fixture {
     watch: PathBuf,
     outside: PathBuf,
     content: Vec<u8>,
+    /// Range answers sent with sendfile.
+    sendfiles: std::sync::Arc<std::sync::atomic::AtomicU64>,
     shutdown: CancellationToken,
     _tmp: tempfile::TempDir,
 }
@@ -96,16 +98,18 @@ async fn fixture_with(node_id: &str, checked_ttl: std::time::Duration) -> Fixtur
     let db = local_server().fresh_db("transfer").await;
     let svc = TransferService::new(db.clone(), node_id, KEY_ID, SECRET, vec![watch.clone()])
         .with_checked_ttl(checked_ttl);
+    let sendfiles = svc.sendfile_counter();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    tokio::spawn(serve(listener, svc.router(), shutdown.clone()));
+    tokio::spawn(serve(listener, svc.app(), shutdown.clone()));
     Fixture {
         addr,
         db,
         watch,
         outside,
         content,
+        sendfiles,
         shutdown,
         _tmp: tmp,
     }
@@ -446,5 +450,122 @@ async fn checks_are_reused_briefly_and_a_recrawled_file_is_served_at_once() {
     let a = signed_get(&f, id, &[("range", "bytes=0-9")]).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND, "after the TTL");
     assert!(message(&a).contains("deleted"), "{}", message(&a));
+    f.shutdown.cancel();
+}
+
+/// Range answers (sent with sendfile) and every other answer (hyper) share
+/// keep-alive connections in any order, pipelined requests included, and a
+/// malformed head still gets hyper's 400.
+#[tokio::test]
+async fn range_and_other_answers_share_keep_alive_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = test_node_id("xfer-keepalive");
+    let f = fixture(&node).await;
+    let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c21";
+    f.db.put(&file_doc(id, &node, &f.watch.join("big.bin")))
+        .await
+        .unwrap();
+    let path = format!("/api/agent/transfer/{id}");
+    let n = f.content.len();
+
+    // One hyper client connection: range, full (with trailer), range,
+    // unsatisfiable range, unsigned range (401), range.
+    let stream = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut send = async |extra: &[(&str, &str)], signed: bool| {
+        let (ts, auth) = sign(&path, KEY_ID, SECRET);
+        let mut req = Request::get(&path).header("host", f.addr.to_string());
+        if signed {
+            req = req
+                .header("x-mosaicfs-timestamp", ts)
+                .header("authorization", auth);
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let resp = sender
+            .send_request(req.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        let c = body.collect().await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            c.trailers().cloned(),
+            c.to_bytes(),
+        )
+    };
+    let (st, h, _, body) = send(&[("range", "bytes=5-1048580")], true).await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(h["content-range"], format!("bytes 5-1048580/{n}"));
+    assert_eq!(body.as_ref(), &f.content[5..=1048580]);
+    let (st, _, trailers, body) = send(&[("te", "trailers")], true).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(body.as_ref(), f.content.as_slice());
+    assert!(trailers.expect("a Digest trailer").contains_key("digest"));
+    let (st, _, _, body) = send(&[("range", "bytes=-7")], true).await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body.as_ref(), &f.content[n - 7..]);
+    let (st, h, _, _) = send(&[("range", &format!("bytes={n}-"))], true).await;
+    assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(h["content-range"], format!("bytes */{n}"));
+    let (st, _, _, _) = send(&[("range", "bytes=0-9")], false).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _, _, body) = send(&[("range", "bytes=100-199")], true).await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body.as_ref(), &f.content[100..200]);
+
+    // Two pipelined range requests, the second asking to close: both
+    // answered in order, then the connection ends.
+    let (ts, auth) = sign(&path, KEY_ID, SECRET);
+    let one = |range: &str, close: bool| {
+        format!(
+            "GET {path} HTTP/1.1\r\nhost: x\r\nx-mosaicfs-timestamp: {ts}\r\nauthorization: {auth}\r\nrange: bytes={range}\r\n{}\r\n",
+            if close { "connection: close\r\n" } else { "" }
+        )
+    };
+    let mut raw = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+    raw.write_all(format!("{}{}", one("0-3", false), one("10-12", true)).as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        raw.read_to_end(&mut got),
+    )
+    .await
+    .expect("the server closes after `connection: close`")
+    .unwrap();
+    let text = String::from_utf8_lossy(&got).to_string();
+    assert_eq!(text.matches("HTTP/1.1 206").count(), 2, "{text}");
+    let first = text.find("content-range: bytes 0-3/").expect(&text);
+    let second = text.find("content-range: bytes 10-12/").expect(&text);
+    assert!(first < second);
+    assert!(got.ends_with(&f.content[10..=12]));
+
+    // A malformed head: hyper's 400, no panic, the endpoint keeps serving.
+    let mut raw = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+    raw.write_all(b"\x00\x01garbage\r\n\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        raw.read_to_end(&mut got),
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("HTTP/1.1 400"),
+        "{got:?}"
+    );
+    let a = signed_get(&f, id, &[("range", "bytes=0-0")]).await;
+    assert_eq!(a.body.as_ref(), &f.content[..1]);
+    // Satisfiable, authorized ranges went the sendfile way until a request
+    // was handed to hyper, which keeps its connection: the first range of
+    // the first connection, both pipelined ones and the last one.
+    use std::sync::atomic::Ordering;
+    assert_eq!(f.sendfiles.load(Ordering::Relaxed), 4);
     f.shutdown.cancel();
 }

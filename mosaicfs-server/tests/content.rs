@@ -290,7 +290,7 @@ async fn remote_content_comes_from_the_owning_agents_transfer_endpoint() {
     let stop = CancellationToken::new();
     tokio::spawn(mosaicfs_agent::transfer::serve(
         listener,
-        service.router(),
+        service.app(),
         stop.clone(),
     ));
     let node = json!({"_id": format!("node::{remote}"), "type": "node", "node_id": remote,

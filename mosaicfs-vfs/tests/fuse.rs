@@ -510,7 +510,7 @@ async fn remote_files_cross_a_real_http_connection_and_a_stall_freezes_nothing_e
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
-    tokio::spawn(serve(listener, svc.router(), stop.clone()));
+    tokio::spawn(serve(listener, svc.app(), stop.clone()));
     let b = local_fixture().await;
     // Replication stand-in: A's file documents and node document into B's
     // database (documents as the crawler wrote them).
@@ -717,7 +717,7 @@ async fn throughput_through_the_mount_is_measured() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
-    tokio::spawn(serve(listener, svc.router(), stop.clone()));
+    tokio::spawn(serve(listener, svc.app(), stop.clone()));
     let b = local_fixture().await;
     replicate_files(&f.db, &b.db).await;
     b.db.put(&node_doc(&f.node, Some(&endpoint))).await.unwrap();

@@ -209,7 +209,7 @@ async fn node_a_reads_node_bs_file_with_a_transfer_token() {
         vec![watch.clone()],
     );
     let stop = CancellationToken::new();
-    tokio::spawn(serve(listener, svc.router(), stop.clone()));
+    tokio::spawn(serve(listener, svc.app(), stop.clone()));
 
     let data = content(1_500_000, 7);
     std::fs::write(watch.join("b.bin"), &data).unwrap();

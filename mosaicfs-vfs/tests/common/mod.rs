@@ -175,7 +175,7 @@ impl Fixture {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let upstream = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve(listener, svc.router(), shutdown.clone()));
+        tokio::spawn(serve(listener, svc.app(), shutdown.clone()));
         let proxy = Proxy::start(upstream, opts).await;
         let f = Fixture {
             db,
