@@ -254,11 +254,11 @@ impl Vfs {
             let (vfs, f) = (self.clone(), file.clone());
             return spawn_blocking(move || vfs.open_own(&f)).await;
         }
-        let mounts = self
-            .node(&cfg.node_id)
-            .await?
-            .map(|n| n.network_mounts)
-            .unwrap_or_default();
+        // Both node documents at once: this node's (network mounts, for
+        // tier selection) and the owner's (its endpoint, for Tier 4).
+        let owner = &file.source.node_id;
+        let (own, owner_doc) = tokio::join!(self.node(&cfg.node_id), self.node(owner));
+        let mounts = own?.map(|n| n.network_mounts).unwrap_or_default();
         let (f, node_id, watch, eviction) = (
             file.clone(),
             cfg.node_id.clone(),
@@ -275,8 +275,7 @@ impl Vfs {
         match local {
             Some(handle) => Ok(handle),
             None => {
-                let owner = &file.source.node_id;
-                let node = self.node(owner).await?.ok_or_else(|| {
+                let node = owner_doc?.ok_or_else(|| {
                     VfsError::Fetch(FetchError::NodeUnavailable {
                         node_id: owner.clone(),
                         why: "no node document".into(),

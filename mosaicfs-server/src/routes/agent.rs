@@ -633,8 +633,14 @@ async fn transfer_token(
     if !body.file_id.starts_with(ids::FILE_PREFIX) || body.file_id.len() > 200 {
         return Err(ApiError::field("file_id", "is not a file id (`file::…`)"));
     }
-    require_node(&state, &body.node_id, &agent.access_key_id).await?;
-    let file: FileDoc = match state.db.get(&body.file_id).await {
+    // The requester's node and the file, both at once (a token is on the
+    // path of every first read of a remote file).
+    let (requester, file) = tokio::join!(
+        require_node(&state, &body.node_id, &agent.access_key_id),
+        state.db.get::<FileDoc>(&body.file_id)
+    );
+    requester?;
+    let file: FileDoc = match file {
         Ok(Some(f)) => f,
         Ok(None) | Err(CouchError::Decode { .. }) => {
             return Err(ApiError::not_found(format!(
