@@ -5,7 +5,7 @@
 //! hour replaces the figures of the first.
 
 use mosaicfs_common::couch::{CouchClient, CouchError};
-use mosaicfs_common::{ids, time};
+use mosaicfs_common::{documents, ids, time};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -152,7 +152,8 @@ pub fn measure(watch_paths: &[PathBuf]) -> Vec<Filesystem> {
     out
 }
 
-/// Writes `node.storage` (read-modify-write; other fields survive).
+/// Writes `node.storage` (read-modify-write; other fields survive, and a
+/// conflict is merged by field ownership).
 pub async fn write_storage(
     db: &CouchClient,
     node_id: &str,
@@ -172,12 +173,18 @@ pub async fn write_storage(
             })
         })
         .collect();
-    db.update(&ids::node_doc_id(node_id), |stored| {
-        // The node document is created by the registration at start.
-        let mut doc = stored.filter(Value::is_object)?;
-        doc["storage"] = json!(entries);
-        Some(doc)
-    })
+    // Merging like the heartbeat: a conflict left by replication is resolved
+    // by field ownership instead of overwriting the control plane's fields.
+    db.update_merging(
+        &ids::node_doc_id(node_id),
+        documents::merge_node_revisions,
+        |stored| {
+            // The node document is created by the registration at start.
+            let mut doc = stored.filter(Value::is_object)?;
+            doc["storage"] = json!(entries);
+            Some(doc)
+        },
+    )
     .await
     .map(|_| ())
 }

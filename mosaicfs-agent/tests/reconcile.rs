@@ -320,19 +320,6 @@ async fn heartbeat_of(db: &CouchClient, doc_id: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Writes `docs` as they are, revisions included (`new_edits: false`, as
-/// replication writes them).
-async fn write_as_replicated(server: &CouchServer, db: &CouchClient, docs: Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/{}/_bulk_docs", server.url, db.db_name()))
-        .basic_auth(&server.username, Some(&server.password))
-        .json(&json!({"new_edits": false, "docs": docs}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
-}
-
 /// The race of open question 20, provoked: the control plane writes a
 /// reindex request into a revision of the node document that the agent has
 /// meanwhile rewritten twice (what a request crossing heartbeats in
@@ -416,7 +403,7 @@ async fn a_reindex_request_that_crossed_a_heartbeat_is_merged_and_honoured() {
     );
     o.insert("reindex_requested_at".into(), json!(at));
     o.insert("control_updated_at".into(), json!(at));
-    write_as_replicated(cp_server(), &cp, json!([request])).await;
+    cp_server().write_as_replicated(&cp, json!([request])).await;
     let (winner, conflicts) = cp.get_with_conflicts(&node_doc).await.unwrap().unwrap();
     assert!(
         conflicts.contains(&request_rev) && winner.get("reindex_requested_at").is_none(),
@@ -530,4 +517,63 @@ async fn conflicting_revisions_are_read_merged_and_resolved_in_one_write() {
     db.update_merging(id, |_| panic!("no conflict to merge"), |d| d)
         .await
         .unwrap();
+}
+
+/// The hourly storage write merges a conflicting node document by field
+/// ownership, like the heartbeat: a rename and a disable written by the
+/// control plane into the revision that lost CouchDB's pick survive, and
+/// the conflict is gone.
+#[tokio::test]
+async fn the_storage_write_merges_a_conflicting_node_document() {
+    let db = local_server().fresh_db("storage_merge").await;
+    let node = test_node_id("storage-merge");
+    let id = format!("node::{node}");
+    let r1 = db
+        .put(
+            &json!({"_id": id, "type": "node", "node_id": node, "friendly_name": node,
+                     "status": "online", "last_heartbeat": "2026-01-01T00:00:00Z"}),
+        )
+        .await
+        .unwrap();
+    let gen1 = r1.rev.split('-').nth(1).unwrap().to_string();
+    let child = |hash: &str, fields: Value| {
+        let mut d = json!({"_id": id, "type": "node", "node_id": node, "status": "online",
+            "_rev": format!("2-{}", hash.repeat(32)),
+            "_revisions": {"start": 2, "ids": [hash.repeat(32), gen1]}});
+        d.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        d
+    };
+    // The agent's heartbeat ("b…" wins CouchDB's pick) and the control
+    // plane's rename and disable ("a…" loses).
+    let agent = child(
+        "b",
+        json!({"friendly_name": node, "last_heartbeat": "2026-01-01T00:01:00Z"}),
+    );
+    let control = child(
+        "a",
+        json!({"friendly_name": "renamed", "disabled": true,
+        "last_heartbeat": "2026-01-01T00:00:00Z", "control_updated_at": "2026-01-01T00:00:30Z"}),
+    );
+    local_server()
+        .write_as_replicated(&db, json!([agent, control]))
+        .await;
+    let (winner, conflicts) = db.get_with_conflicts(&id).await.unwrap().unwrap();
+    assert_eq!(
+        winner["friendly_name"],
+        json!(node),
+        "the rename lost the pick"
+    );
+    assert_eq!(conflicts.len(), 1);
+
+    mosaicfs_agent::storage::write_storage(&db, &node, &[])
+        .await
+        .unwrap();
+    let (doc, conflicts) = db.get_with_conflicts(&id).await.unwrap().unwrap();
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+    assert_eq!(doc["friendly_name"], "renamed", "{doc}");
+    assert_eq!(doc["disabled"], true, "{doc}");
+    assert_eq!(doc["last_heartbeat"], "2026-01-01T00:01:00Z", "{doc}");
+    assert_eq!(doc["storage"], json!([]), "{doc}");
 }

@@ -582,3 +582,60 @@ async fn transfer_tokens_are_signed_with_the_owners_key() {
     let resp = post(&s, "/api/agent/transfer-token", &ask, &a).await;
     expect_error(resp, StatusCode::CONFLICT, "disabled").await;
 }
+
+/// `POST /api/agent/heartbeat` merges a conflicting node document by field
+/// ownership: a rename that lost CouchDB's pick survives the heartbeat, and
+/// the conflict is gone.
+#[tokio::test]
+async fn the_heartbeat_merges_a_conflicting_node_document() {
+    let s = TestServer::start().await;
+    let key = agent(&s, "n-merge").await;
+    let id = "node::n-merge";
+    let base = s.db.get_value(id).await.unwrap().unwrap();
+    let rev = base["_rev"].as_str().unwrap().to_string();
+    let (generation, hash) = rev.split_once('-').unwrap();
+    let next: u64 = generation.parse::<u64>().unwrap() + 1;
+    let child = |h: &str, fields: Value| {
+        let mut d = base.clone();
+        let o = d.as_object_mut().unwrap();
+        o.insert("_rev".into(), json!(format!("{next}-{}", h.repeat(32))));
+        o.insert(
+            "_revisions".into(),
+            json!({"start": next, "ids": [h.repeat(32), hash]}),
+        );
+        o.extend(fields.as_object().unwrap().clone());
+        d
+    };
+    // "b…" (an agent write) wins CouchDB's pick over "a…" (a rename).
+    let agent_rev = child("b", json!({"last_heartbeat": "2026-01-01T00:01:00Z"}));
+    let rename = child(
+        "a",
+        json!({"friendly_name": "renamed", "control_updated_at": "2099-01-01T00:00:00Z"}),
+    );
+    couch_server("a")
+        .write_as_replicated(&s.db, json!([agent_rev, rename]))
+        .await;
+    let (winner, conflicts) = s.db.get_with_conflicts(id).await.unwrap().unwrap();
+    assert_ne!(
+        winner["friendly_name"], "renamed",
+        "the rename lost the pick"
+    );
+    assert_eq!(conflicts.len(), 1);
+
+    let r = post(
+        &s,
+        "/api/agent/heartbeat",
+        &json!({"node_id": "n-merge"}),
+        &key,
+    )
+    .await;
+    ok_json(r, StatusCode::OK).await;
+    let (doc, conflicts) = s.db.get_with_conflicts(id).await.unwrap().unwrap();
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+    assert_eq!(doc["friendly_name"], "renamed", "{doc}");
+    assert_eq!(doc["status"], "online", "{doc}");
+    assert_ne!(
+        doc["last_heartbeat"], "2026-01-01T00:01:00Z",
+        "the heartbeat wrote"
+    );
+}

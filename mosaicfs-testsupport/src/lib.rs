@@ -47,6 +47,25 @@ impl CouchServer {
         CouchClient::new(&self.config(db)).expect("test server config is valid")
     }
 
+    /// Writes `docs` into `db` as they are, revisions included
+    /// (`_bulk_docs` with `new_edits: false`, as replication writes them):
+    /// how tests make conflicts.
+    pub async fn write_as_replicated(&self, db: &CouchClient, docs: serde_json::Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/{}/_bulk_docs", self.url, db.db_name()))
+            .basic_auth(&self.username, Some(&self.password))
+            .json(&serde_json::json!({"new_edits": false, "docs": docs}))
+            .send()
+            .await
+            .expect("the test server answers");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "_bulk_docs (new_edits: false): {status} {text}"
+        );
+    }
+
     /// A new empty database with a unique name starting with `prefix`.
     pub async fn fresh_db(&self, prefix: &str) -> CouchClient {
         static N: AtomicU32 = AtomicU32::new(0);

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use mosaicfs_common::couch::{CouchClient, CouchError};
 use mosaicfs_common::documents::{
     CloudUtilization, CredentialDoc, FileDoc, FileStatus, FilesystemUtilization, NodeDoc,
-    RecentError, SubsystemStatus,
+    RecentError, SubsystemStatus, merge_node_revisions,
 };
 use mosaicfs_common::{hmac, ids, time};
 use serde::{Deserialize, Serialize};
@@ -84,15 +84,21 @@ async fn heartbeat(
     require_node(&state, &body.node_id, &agent.access_key_id).await?;
     let now = time::format(&time::now());
     let mut found = false;
+    // Merging, as every writer of the node document does: a conflict left
+    // by replication is resolved by field ownership, not overwritten.
     state
         .db
-        .update(&ids::node_doc_id(&body.node_id), |stored| {
-            let mut doc = stored.filter(|d| d.is_object())?;
-            found = true;
-            doc["status"] = json!(status);
-            doc["last_heartbeat"] = json!(now);
-            Some(doc)
-        })
+        .update_merging(
+            &ids::node_doc_id(&body.node_id),
+            merge_node_revisions,
+            |stored| {
+                let mut doc = stored.filter(|d| d.is_object())?;
+                found = true;
+                doc["status"] = json!(status);
+                doc["last_heartbeat"] = json!(now);
+                Some(doc)
+            },
+        )
         .await?;
     if !found {
         return Err(ApiError::not_found(format!(
