@@ -502,6 +502,11 @@ async fn range_and_other_answers_share_keep_alive_connections() {
     let (st, h, _, body) = send(&[("range", "bytes=5-1048580")], true).await;
     assert_eq!(st, StatusCode::PARTIAL_CONTENT);
     assert_eq!(h["content-range"], format!("bytes 5-1048580/{n}"));
+    let date = h["date"].to_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc2822(&date.replace("GMT", "+0000")).is_ok(),
+        "an HTTP date: {date}"
+    );
     assert_eq!(body.as_ref(), &f.content[5..=1048580]);
     let (st, _, trailers, body) = send(&[("te", "trailers")], true).await;
     assert_eq!(st, StatusCode::OK);
@@ -519,8 +524,9 @@ async fn range_and_other_answers_share_keep_alive_connections() {
     assert_eq!(st, StatusCode::PARTIAL_CONTENT);
     assert_eq!(body.as_ref(), &f.content[100..200]);
 
-    // Two pipelined range requests, the second asking to close: both
-    // answered in order, then the connection ends.
+    // Three pipelined range requests, the second unsigned (refused with the
+    // router's 401), the third asking to close: answered in order, then the
+    // connection ends.
     let (ts, auth) = sign(&path, KEY_ID, SECRET);
     let one = |range: &str, close: bool| {
         format!(
@@ -528,8 +534,9 @@ async fn range_and_other_answers_share_keep_alive_connections() {
             if close { "connection: close\r\n" } else { "" }
         )
     };
+    let unsigned = format!("GET {path} HTTP/1.1\r\nhost: x\r\nrange: bytes=5-6\r\n\r\n");
     let mut raw = tokio::net::TcpStream::connect(f.addr).await.unwrap();
-    raw.write_all(format!("{}{}", one("0-3", false), one("10-12", true)).as_bytes())
+    raw.write_all(format!("{}{unsigned}{}", one("0-3", false), one("10-12", true)).as_bytes())
         .await
         .unwrap();
     let mut got = Vec::new();
@@ -543,8 +550,10 @@ async fn range_and_other_answers_share_keep_alive_connections() {
     let text = String::from_utf8_lossy(&got).to_string();
     assert_eq!(text.matches("HTTP/1.1 206").count(), 2, "{text}");
     let first = text.find("content-range: bytes 0-3/").expect(&text);
-    let second = text.find("content-range: bytes 10-12/").expect(&text);
-    assert!(first < second);
+    let refused = text.find("HTTP/1.1 401 Unauthorized").expect(&text);
+    let third = text.find("content-range: bytes 10-12/").expect(&text);
+    assert!(first < refused && refused < third, "{text}");
+    assert!(text.contains("missing Authorization header"), "{text}");
     assert!(got.ends_with(&f.content[10..=12]));
 
     // A malformed head: hyper's 400, no panic, the endpoint keeps serving.

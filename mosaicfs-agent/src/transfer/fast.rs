@@ -6,11 +6,12 @@
 //! into a buffer and writing it out was three quarters of the owner's CPU
 //! time during a Tier 4 read).
 //!
-//! Anything else — no range or an unsatisfiable one, a failed check, a
-//! query, a percent-encoded id, a request body, a malformed or oversized
-//! head — is handed, with the bytes already read, to hyper and the axum
-//! router, which answer it exactly as before (and keep the connection from
-//! then on). Keep-alive and pipelined requests work on both paths.
+//! A failed check is answered here with the same error answer the router
+//! gives. Anything else — no range or an unsatisfiable one, a query, a
+//! percent-encoded id, a request body, a malformed or oversized head — is
+//! handed, with the bytes already read, to hyper and the axum router, which
+//! answer it exactly as before (and keep the connection from then on).
+//! Keep-alive and pipelined requests work on both paths.
 
 use super::{TransferService, authorize_and_open};
 use axum::Router;
@@ -181,10 +182,17 @@ async fn answer(stream: TcpStream, head: &Head, svc: &TransferService) -> Fast {
     let Ok(uri) = head.path.parse::<Uri>() else {
         return Fast::NotHere(stream);
     };
-    // A failed check is answered by the router, which runs it again and
-    // words the error (reused checks make that cheap).
-    let Ok((doc, file)) = authorize_and_open(svc, &uri, &head.headers, file_id).await else {
-        return Fast::NotHere(stream);
+    // A failed check is answered here with the router's own error answer
+    // (running it again there would log the refusal twice).
+    let (doc, file) = match authorize_and_open(svc, &uri, &head.headers, file_id).await {
+        Ok(x) => x,
+        Err(refusal) => {
+            let mut stream = stream;
+            return match write_response(&mut stream, refusal, head.wants_close()).await {
+                Ok(()) => Fast::Sent(stream),
+                Err(_) => Fast::Cut,
+            };
+        }
     };
     let size = doc.size;
     let range = head
@@ -223,6 +231,42 @@ async fn answer(stream: TcpStream, head: &Head, svc: &TransferService) -> Fast {
     }
 }
 
+/// Writes a small answer built by the router's helpers (an error: its JSON
+/// body is read whole, at most 64 KiB).
+async fn write_response(
+    stream: &mut TcpStream,
+    resp: axum::response::Response,
+    close: bool,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .map_err(std::io::Error::other)?;
+    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\ndate: {date}\r\ncontent-length: {}\r\n",
+        parts.status.as_u16(),
+        parts.status.canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH && name != header::DATE {
+            head.push_str(&format!(
+                "{name}: {}\r\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+    }
+    if close {
+        head.push_str("connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    stream.flush().await
+}
+
 /// Writes a 206 head and bytes `start..=end` of `file` with `sendfile`
 /// (blocking thread; the socket is switched to blocking with a send
 /// timeout).
@@ -237,8 +281,10 @@ fn send_range(
     sock.set_nonblocking(false)?;
     sock.set_write_timeout(Some(IDLE))?;
     let len = end - start + 1;
+    // RFC 9110 §6.6.1: an origin server with a clock sends Date.
+    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
     let mut head = format!(
-        "HTTP/1.1 206 Partial Content\r\ncontent-range: bytes {start}-{end}/{size}\r\ncontent-length: {len}\r\ncontent-type: application/octet-stream\r\n"
+        "HTTP/1.1 206 Partial Content\r\ndate: {date}\r\ncontent-range: bytes {start}-{end}/{size}\r\ncontent-length: {len}\r\ncontent-type: application/octet-stream\r\n"
     );
     if close {
         head.push_str("connection: close\r\n");
