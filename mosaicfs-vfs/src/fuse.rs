@@ -81,6 +81,10 @@ pub struct FuseConfig {
     pub passthrough: bool,
     /// Let other users than the mounting one in (`allow_other`).
     pub allow_other: bool,
+    /// Experiment, off by default: answer OPEN with `ENOSYS`, so the kernel
+    /// opens files without asking (no OPEN, no RELEASE, page cache kept)
+    /// and sends READs by inode. Disables passthrough for every file.
+    pub kernel_opens: bool,
     /// Most cached opens of local files (see [`OPEN_CACHE_CAPACITY`]; open
     /// handles are held to at most [`PLAIN_OPEN_CACHE_CAPACITY`]).
     pub open_cache_capacity: usize,
@@ -97,6 +101,7 @@ impl FuseConfig {
         FuseConfig {
             passthrough: true,
             allow_other: false,
+            kernel_opens: false,
             open_cache_capacity: OPEN_CACHE_CAPACITY,
             uid,
             gid,
@@ -256,6 +261,8 @@ pub struct Core {
     nodes: Mutex<HashMap<u64, Node>>,
     files: Mutex<HashMap<u64, OpenFile>>,
     open_cache: Mutex<OpenCache>,
+    /// Most cached opens holding a descriptor.
+    plain_capacity: usize,
     /// `(size, mtime)` of each file at its last open (for `KEEP_CACHE`).
     seen: Mutex<HashMap<u64, (u64, Timestamp)>>,
     next_fh: AtomicU64,
@@ -350,7 +357,11 @@ impl Core {
             index,
             listings: ReaddirCache::default(),
             vfs,
-            passthrough: AtomicBool::new(cfg.passthrough),
+            passthrough: AtomicBool::new(cfg.passthrough && !cfg.kernel_opens),
+            plain_capacity: cfg
+                .open_cache_capacity
+                .min(PLAIN_OPEN_CACHE_CAPACITY)
+                .min(nofile_limit() / 4),
             cfg,
             nodes: Mutex::default(),
             files: Mutex::default(),
@@ -857,7 +868,7 @@ impl Core {
             lock(&self.open_cache).insert(
                 ino,
                 entry(CachedOpen::Plain(handle.clone())),
-                self.cfg.open_cache_capacity.min(PLAIN_OPEN_CACHE_CAPACITY),
+                self.plain_capacity,
             );
         }
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
@@ -869,6 +880,79 @@ impl Core {
             },
         );
         Ok(Opened::Plain { fh, keep_cache })
+    }
+
+    /// The handle reads of file `ino` opened by the kernel itself (handle 0,
+    /// see [`FuseConfig::kernel_opens`]) are served from, if cached and
+    /// still valid.
+    pub fn inode_handle_cached(&self, ino: u64) -> Option<Arc<VfsHandle>> {
+        let generation = self.index.files_generation();
+        let cache = lock(&self.open_cache);
+        match cache.entries.get(&ino)? {
+            OpenCacheEntry {
+                generation: g,
+                open: CachedOpen::Plain(h),
+                ..
+            } if *g == generation => Some(h.clone()),
+            _ => None,
+        }
+    }
+
+    /// [`Core::inode_handle_cached`] on a blocking thread: opens the file
+    /// and caches the handle (any tier; a remote file's cache pin is held
+    /// while cached).
+    pub fn inode_handle_blocking(&self, rt: &Handle, ino: u64) -> Result<Arc<VfsHandle>, Errno> {
+        let id = match self.node_blocking(rt, ino)? {
+            Node::File(id) => id,
+            Node::Dir(_) => return Err(Errno::EISDIR),
+        };
+        let generation = self.index.files_generation();
+        let doc = self.active_file_blocking(&id)?;
+        {
+            let mut cache = lock(&self.open_cache);
+            match cache.entries.get_mut(&ino) {
+                Some(e) if e.size == doc.size && e.mtime == doc.mtime => {
+                    if let CachedOpen::Plain(h) = &e.open {
+                        e.generation = e.generation.max(generation);
+                        return Ok(h.clone());
+                    }
+                }
+                _ => {}
+            }
+            cache.entries.remove(&ino);
+        }
+        let handle = match self.vfs.open_local_blocking(&doc) {
+            Some(h) => h,
+            None => rt.block_on(self.vfs.open(&doc)),
+        }
+        .map_err(|e| errno_of(&e))?;
+        let h = Arc::new(handle);
+        lock(&self.open_cache).insert(
+            ino,
+            OpenCacheEntry {
+                size: doc.size,
+                mtime: doc.mtime,
+                generation,
+                tick: 0,
+                open: CachedOpen::Plain(h.clone()),
+            },
+            self.plain_capacity,
+        );
+        Ok(h)
+    }
+
+    /// Reads from handle `h`.
+    pub async fn read_from(
+        &self,
+        h: &VfsHandle,
+        offset: u64,
+        size: u32,
+    ) -> Result<bytes::Bytes, Errno> {
+        self.counts.reads.fetch_add(1, Ordering::Relaxed);
+        self.vfs
+            .read_handle(h, offset, size as usize)
+            .await
+            .map_err(|e| errno_of(&e))
     }
 
     /// `read`.
@@ -895,6 +979,30 @@ impl Core {
     /// Open file handles (for tests and shutdown logging).
     pub fn open_files(&self) -> usize {
         lock(&self.files).len()
+    }
+}
+
+/// The soft limit of open files (`usize::MAX` when unlimited).
+fn nofile_limit() -> usize {
+    let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    l.current
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Raises the soft limit of open files to the hard limit (the open cache
+/// may hold [`PLAIN_OPEN_CACHE_CAPACITY`] descriptors). Call before
+/// [`Core::new`].
+pub fn raise_nofile_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let l = getrlimit(Resource::Nofile);
+    if l.current != l.maximum {
+        let raised = Rlimit {
+            current: l.maximum,
+            maximum: l.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::info!(operation = "fuse_init", error = %e, "cannot raise the open-file limit");
+        }
     }
 }
 
@@ -1088,6 +1196,12 @@ impl Filesystem for MosaicFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.core.cfg.kernel_opens {
+            // The kernel opens files itself from now on.
+            self.core.counts.opens.fetch_add(1, Ordering::Relaxed);
+            reply.error(Errno::ENOSYS);
+            return;
+        }
         // A repeated open of an unchanged local file is answered here.
         if let Some(r) = self.core.open_cached(ino.0, flags) {
             reply_open(reply, r);
@@ -1102,7 +1216,7 @@ impl Filesystem for MosaicFs {
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -1110,6 +1224,28 @@ impl Filesystem for MosaicFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        if fh.0 == 0 && self.core.cfg.kernel_opens {
+            // Opened by the kernel itself: served by inode.
+            if let Some(h) = self.core.inode_handle_cached(ino.0) {
+                self.spawn(|c| async move {
+                    match c.read_from(&h, offset, size).await {
+                        Ok(data) => reply.data(&data),
+                        Err(e) => reply.error(e),
+                    }
+                });
+                return;
+            }
+            self.blocking(move |c, rt| {
+                let data = c
+                    .inode_handle_blocking(rt, ino.0)
+                    .and_then(|h| rt.block_on(c.read_from(&h, offset, size)));
+                match data {
+                    Ok(data) => reply.data(&data),
+                    Err(e) => reply.error(e),
+                }
+            });
+            return;
+        }
         self.spawn(|c| async move {
             match c.read(fh.0, offset, size).await {
                 Ok(data) => reply.data(&data),

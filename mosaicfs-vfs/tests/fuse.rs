@@ -1094,3 +1094,37 @@ async fn the_open_cache_is_bounded() {
     }
     m.unmount().await;
 }
+
+/// The `kernel_opens` experiment: OPEN answers ENOSYS once, then the kernel
+/// opens files itself and sends READs by inode (handle 0); every byte still
+/// equals the source, and a second read of the tree comes from the page
+/// cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kernel_opens_read_by_inode_and_keep_the_page_cache() {
+    let f = local_fixture().await;
+    let mut want = Vec::new();
+    for i in 0..6usize {
+        let rel = PathBuf::from(format!("k{}/f{i}", i % 2));
+        let p = f.watch.join(&rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let data = bytes(5000 * i + 1, i as u64 + 40);
+        std::fs::write(&p, &data).unwrap();
+        want.push((rel, data));
+    }
+    want.sort();
+    f.crawl_into_tree().await;
+    let mut fc = FuseConfig::new();
+    fc.kernel_opens = true;
+    let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), fc).await;
+    let tree = m.path("/tree");
+    let c = m.core.counts();
+    let t = tree.clone();
+    assert_eq!(blocking(move || walk(&t)).await, want, "first walk");
+    assert_eq!(c.opens(), 1, "only the first OPEN reached the daemon");
+    let reads = c.reads();
+    assert!(reads > 0, "the first walk read through the daemon");
+    let t = tree.clone();
+    assert_eq!(blocking(move || walk(&t)).await, want, "second walk");
+    assert_eq!(c.reads(), reads, "the second walk read from the page cache");
+    m.unmount().await;
+}
