@@ -55,8 +55,10 @@
 #   Cold reads drop the page cache (echo 3 > /proc/sys/vm/drop_caches; root).
 #   --keep leaves the temporary directory and prints its path.
 #   Environment: BENCH_R7_MIB, BENCH_R8_MIB override the remote sizes;
-#   BENCH_PERF_DIR=DIR records `perf record -g` of the reader's VFS daemon
-#   and the owner agent during 7a's last round (DIR/vfs.data, owner.data).
+#   BENCH_VFS_ARGS adds arguments to the local VFS mount (experiments, e.g.
+#   --kernel-opens); BENCH_PERF_DIR=DIR records `perf record -g` of the
+#   reader's VFS daemon and the owner agent during 7a's last round
+#   (DIR/vfs.data, owner.data).
 set -euo pipefail
 
 SCRIPT_NAME=bench.sh
@@ -309,8 +311,9 @@ EOF
     mkdir -p "$MNT"
     local mount_t
     mount_t="$(now)"
+    # shellcheck disable=SC2086 # BENCH_VFS_ARGS is a list of words
     RUST_LOG=warn "$BIN/mosaicfs-vfs" mount --config "$AGENT_CONFIG" --mountpoint "$MNT" \
-        --cache-dir "$WORK/vfs-cache" >"$WORK/vfs.log" 2>&1 &
+        --cache-dir "$WORK/vfs-cache" ${BENCH_VFS_ARGS:-} >"$WORK/vfs.log" 2>&1 &
     VFS_PID=$!
     local deadline=$((SECONDS + 600))
     until [ -f "$MNT/bench/big/big.bin" ]; do

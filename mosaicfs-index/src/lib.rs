@@ -284,6 +284,12 @@ impl Index {
         f(&d)
     }
 
+    /// The derived files generation: changes whenever a file document is
+    /// written or removed (a cheap "has any file changed" check).
+    pub fn files_generation(&self) -> u64 {
+        self.with_derived(|d| d.files_generation())
+    }
+
     /// Whether the index has caught up with the database as it was when the
     /// follower started (so listings are not answered from a half-built
     /// index).

@@ -88,6 +88,24 @@ pub struct Listing {
     pub synthesized: bool,
     /// Entries by name.
     pub entries: Vec<Entry>,
+    /// A hash of the entries' names, inodes and kinds: changes whenever an
+    /// entry comes, goes or is renamed (the FUSE mount folds it into the
+    /// directory's mtime, which is what the kernel checks before serving a
+    /// listing it cached).
+    pub fingerprint: u64,
+}
+
+/// The [`Listing::fingerprint`] of `entries`.
+pub fn fingerprint(entries: &[Entry]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for e in entries {
+        match e {
+            Entry::File { name, inode, .. } => (0u8, name, inode).hash(&mut h),
+            Entry::Directory { name, inode, .. } => (1u8, name, inode).hash(&mut h),
+        }
+    }
+    h.finish()
 }
 
 /// The label cache as the evaluator's facts. Annotations are not indexed
@@ -416,6 +434,7 @@ fn finish(
         path: path.to_string(),
         directory: r.dir.clone(),
         synthesized: !r.sub_path.is_empty(),
+        fingerprint: fingerprint(&entries),
         entries,
     });
     cache.put(path, &r, listing.clone());

@@ -38,6 +38,8 @@ pub struct MountOptions {
     pub passthrough: bool,
     /// `allow_other`.
     pub allow_other: bool,
+    /// See [`FuseConfig::kernel_opens`] (experiment).
+    pub kernel_opens: bool,
 }
 
 /// Why the daemon stopped with an error.
@@ -153,6 +155,8 @@ pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), 
     let mut fuse_cfg = FuseConfig::new();
     fuse_cfg.passthrough = opts.passthrough;
     fuse_cfg.allow_other = opts.allow_other;
+    fuse_cfg.kernel_opens = opts.kernel_opens;
+    crate::fuse::raise_nofile_limit();
     let core = Arc::new(Core::new(index, vfs, fuse_cfg));
     let mounted = crate::fuse::mount(core, &opts.mountpoint, tokio::runtime::Handle::current())
         .map_err(|source| DaemonError::Mount {

@@ -10,6 +10,19 @@
 //! hand-off, not three); answers that need only cached listings are given
 //! in the callback itself.
 //!
+//! Directories are never opened: OPENDIR answers `ENOSYS`, so the kernel
+//! opens every directory without asking (no OPENDIR, no RELEASEDIR) and
+//! keeps each listing it read in the directory's page cache. READDIR and
+//! READDIRPLUS come with handle 0 and are served by inode from the current
+//! listing (offset i is entry i: 0 `.`, 1 `..`). The kernel re-reads a
+//! listing when the directory's mtime changed, which [`listing_mtime`]
+//! makes happen whenever an entry comes, goes or is renamed.
+//!
+//! Opens of local files (Tiers 1–3) are cached per inode (the registered
+//! passthrough backing file, or the open handle) while the index's files
+//! generation, or else the document's size and mtime, is unchanged: a
+//! repeated open is answered in the callback without a query or syscall.
+//!
 //! Inodes (plan 4.3): 1 is the root; directory documents and files use
 //! their document's `inode`; synthesized directories
 //! `ids::synthesized_dir_inode(path)`. All come from documents or paths, so
@@ -68,6 +81,13 @@ pub struct FuseConfig {
     pub passthrough: bool,
     /// Let other users than the mounting one in (`allow_other`).
     pub allow_other: bool,
+    /// Experiment, off by default: answer OPEN with `ENOSYS`, so the kernel
+    /// opens files without asking (no OPEN, no RELEASE, page cache kept)
+    /// and sends READs by inode. Disables passthrough for every file.
+    pub kernel_opens: bool,
+    /// Most cached opens of local files (see [`OPEN_CACHE_CAPACITY`]; open
+    /// handles are held to at most [`PLAIN_OPEN_CACHE_CAPACITY`]).
+    pub open_cache_capacity: usize,
     /// Owner shown on every entry.
     pub uid: u32,
     /// Group shown on every entry.
@@ -81,6 +101,8 @@ impl FuseConfig {
         FuseConfig {
             passthrough: true,
             allow_other: false,
+            kernel_opens: false,
+            open_cache_capacity: OPEN_CACHE_CAPACITY,
             uid,
             gid,
         }
@@ -110,26 +132,83 @@ enum Node {
 }
 
 struct OpenFile {
-    handle: Arc<VfsHandle>,
-    /// Keeps the kernel's backing file alive until release.
-    _backing: Option<BackingId>,
+    /// What reads are served from (`None` for passthrough opens: the kernel
+    /// reads the backing file itself).
+    handle: Option<Arc<VfsHandle>>,
+    /// Keeps the kernel's backing file registered until release (an open
+    /// reply naming it is processed after we sent it).
+    _backing: Option<Arc<BackingId>>,
 }
 
-/// One directory listing as opened: offsets index into it (0 is `.`, 1 is
-/// `..`, then the listing's entries), so they stay stable while the handle
-/// is open whatever changes meanwhile.
+/// A directory as READDIR serves it: offsets index into the current listing
+/// (0 is `.`, 1 is `..`, then the listing's entries).
 #[derive(Clone)]
-pub struct DirSnapshot {
+pub struct DirView {
     ino: u64,
     parent: u64,
     mtime: SystemTime,
     listing: Arc<Listing>,
 }
 
-impl DirSnapshot {
+impl DirView {
     /// Number of entries, `.` and `..` included.
     fn len(&self) -> usize {
         self.listing.entries.len() + 2
+    }
+}
+
+/// Most cached opens when they are passthrough registrations (no file
+/// descriptor of ours; the kernel holds one file reference each).
+pub const OPEN_CACHE_CAPACITY: usize = 32_768;
+/// Most cached opens when they are open handles (one descriptor each).
+pub const PLAIN_OPEN_CACHE_CAPACITY: usize = 4_096;
+
+/// What an open of a local file (Tiers 1–3) needs, reused by later opens.
+#[derive(Clone)]
+enum CachedOpen {
+    /// The registered backing file (FUSE passthrough).
+    Passthrough(Arc<BackingId>),
+    /// The open handle reads are served from.
+    Plain(Arc<VfsHandle>),
+}
+
+struct OpenCacheEntry {
+    /// The document's size and mtime when opened.
+    size: u64,
+    mtime: Timestamp,
+    /// The index's files generation at which the document was last seen
+    /// with that size and mtime.
+    generation: u64,
+    /// Insertion order (eviction drops the older half).
+    tick: u64,
+    open: CachedOpen,
+}
+
+/// Per-inode cache of opens of local files, bounded.
+struct OpenCache {
+    entries: HashMap<u64, OpenCacheEntry>,
+    tick: u64,
+}
+
+impl OpenCache {
+    fn new() -> OpenCache {
+        OpenCache {
+            entries: HashMap::new(),
+            tick: 0,
+        }
+    }
+
+    fn insert(&mut self, ino: u64, mut e: OpenCacheEntry, capacity: usize) {
+        if self.entries.len() >= capacity.max(2) && !self.entries.contains_key(&ino) {
+            // Drop the older half (rare: a sort of the insertion ticks).
+            let mut ticks: Vec<u64> = self.entries.values().map(|e| e.tick).collect();
+            ticks.sort_unstable();
+            let cut = ticks[ticks.len() / 2];
+            self.entries.retain(|_, e| e.tick > cut);
+        }
+        self.tick += 1;
+        e.tick = self.tick;
+        self.entries.insert(ino, e);
     }
 }
 
@@ -140,6 +219,8 @@ pub struct OpCounts {
     lookups: AtomicU64,
     getattrs: AtomicU64,
     opens: AtomicU64,
+    open_hits: AtomicU64,
+    readdirs: AtomicU64,
     reads: AtomicU64,
 }
 
@@ -156,6 +237,14 @@ impl OpCounts {
     pub fn opens(&self) -> u64 {
         self.opens.load(Ordering::Relaxed)
     }
+    /// `OPEN` requests answered from the open cache, in the callback.
+    pub fn open_hits(&self) -> u64 {
+        self.open_hits.load(Ordering::Relaxed)
+    }
+    /// `READDIR` and `READDIRPLUS` requests answered.
+    pub fn readdirs(&self) -> u64 {
+        self.readdirs.load(Ordering::Relaxed)
+    }
     /// `READ` requests answered (passthrough reads never come here).
     pub fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
@@ -171,7 +260,9 @@ pub struct Core {
     passthrough: AtomicBool,
     nodes: Mutex<HashMap<u64, Node>>,
     files: Mutex<HashMap<u64, OpenFile>>,
-    dirs: Mutex<HashMap<u64, DirSnapshot>>,
+    open_cache: Mutex<OpenCache>,
+    /// Most cached opens holding a descriptor.
+    plain_capacity: usize,
     /// `(size, mtime)` of each file at its last open (for `KEEP_CACHE`).
     seen: Mutex<HashMap<u64, (u64, Timestamp)>>,
     next_fh: AtomicU64,
@@ -254,6 +345,8 @@ pub enum Opened {
     Passthrough {
         /// The handle.
         fh: u64,
+        /// The registered backing file.
+        backing: Arc<BackingId>,
     },
 }
 
@@ -264,11 +357,15 @@ impl Core {
             index,
             listings: ReaddirCache::default(),
             vfs,
-            passthrough: AtomicBool::new(cfg.passthrough),
+            passthrough: AtomicBool::new(cfg.passthrough && !cfg.kernel_opens),
+            plain_capacity: cfg
+                .open_cache_capacity
+                .min(PLAIN_OPEN_CACHE_CAPACITY)
+                .min(nofile_limit() / 4),
             cfg,
             nodes: Mutex::default(),
             files: Mutex::default(),
-            dirs: Mutex::default(),
+            open_cache: Mutex::new(OpenCache::new()),
             seen: Mutex::default(),
             next_fh: AtomicU64::new(1),
             counts: OpCounts::default(),
@@ -389,18 +486,24 @@ impl Core {
         }
     }
 
-    fn entry_attr(&self, e: &Entry, dir_mtime: SystemTime) -> FileAttr {
+    /// The attributes of listing entry `e` and how long the kernel may keep
+    /// them. A subdirectory carries its own listing's mtime, known only when
+    /// that listing is cached; otherwise `fallback` stands in with a TTL of
+    /// 0, so the kernel asks (LOOKUP or GETATTR) before it relies on it.
+    fn entry_attr_cached(&self, e: &Entry, fallback: SystemTime) -> (FileAttr, Duration) {
         match e {
             Entry::File {
                 inode, size, mtime, ..
-            } => self.file_attr(*inode, *size, mtime),
-            Entry::Directory { inode, .. } => self.dir_attr(*inode, dir_mtime),
+            } => (self.file_attr(*inode, *size, mtime), ENTRY_TTL),
+            Entry::Directory {
+                inode,
+                virtual_path,
+                ..
+            } => match readdir::cached(&self.index, &self.listings, virtual_path) {
+                Some(l) => (self.dir_attr(*inode, listing_mtime(&l)), ENTRY_TTL),
+                None => (self.dir_attr(*inode, fallback), Duration::ZERO),
+            },
         }
-    }
-
-    fn directory_mtime(l: &Listing) -> SystemTime {
-        let d = &l.directory;
-        system_time(d.updated_at.as_ref().unwrap_or(&d.created_at))
     }
 
     /// The active document `file_id` (blocking thread).
@@ -411,16 +514,35 @@ impl Core {
         }
     }
 
-    /// `lookup` answered from memory when the parent's listing is cached
-    /// (`None`: ask [`Core::lookup_blocking`]).
-    pub fn lookup_cached(&self, parent: u64, name: &OsStr) -> Option<Result<FileAttr, Errno>> {
+    /// `lookup` answered from memory when the parent's listing (and, for a
+    /// subdirectory, its own) is cached (`None`: ask
+    /// [`Core::lookup_blocking`]). Answers an attribute and its TTL.
+    pub fn lookup_cached(
+        &self,
+        parent: u64,
+        name: &OsStr,
+    ) -> Option<Result<(FileAttr, Duration), Errno>> {
         let path = match self.known_dir_path(parent)? {
             Ok(p) => p,
             Err(e) => return Some(Err(e)),
         };
         let l = readdir::cached(&self.index, &self.listings, &path)?;
+        let e = match find_entry(&l, name) {
+            Ok(e) => e,
+            Err(err) => {
+                self.counts.lookups.fetch_add(1, Ordering::Relaxed);
+                return Some(Err(err));
+            }
+        };
+        let (attr, ttl) = self.entry_attr_cached(e, listing_mtime(&l));
+        if ttl.is_zero() {
+            // A subdirectory whose own listing is not cached: evaluate it.
+            return None;
+        }
         self.counts.lookups.fetch_add(1, Ordering::Relaxed);
-        Some(self.lookup_in(&l, name))
+        let (ino, node) = node_of(e);
+        self.remember(ino, node);
+        Some(Ok((attr, ttl)))
     }
 
     /// `lookup`: the entry `name` of directory `parent`. Like every
@@ -431,26 +553,23 @@ impl Core {
         rt: &Handle,
         parent: u64,
         name: &OsStr,
-    ) -> Result<FileAttr, Errno> {
+    ) -> Result<(FileAttr, Duration), Errno> {
         self.counts.lookups.fetch_add(1, Ordering::Relaxed);
         let path = self.dir_path_blocking(rt, parent)?;
         let l = self.listing_blocking(rt, &path)?;
-        self.lookup_in(&l, name)
-    }
-
-    fn lookup_in(&self, l: &Listing, name: &OsStr) -> Result<FileAttr, Errno> {
-        let name = name.to_str().ok_or(Errno::ENOENT)?;
-        // Listings come sorted by name.
-        let i = l
-            .entries
-            .binary_search_by(|e| e.name().cmp(name))
-            .ok()
-            .or_else(|| l.entries.iter().position(|e| e.name() == name))
-            .ok_or(Errno::ENOENT)?;
-        let e = &l.entries[i];
+        let e = find_entry(&l, name)?;
         let (ino, node) = node_of(e);
         self.remember(ino, node);
-        Ok(self.entry_attr(e, Self::directory_mtime(l)))
+        Ok(match e {
+            Entry::File { .. } => self.entry_attr_cached(e, listing_mtime(&l)),
+            // A subdirectory's attributes carry its own listing's mtime.
+            Entry::Directory { virtual_path, .. } => {
+                match self.listing_blocking(rt, virtual_path) {
+                    Ok(sub) => (self.dir_attr(ino, listing_mtime(&sub)), ENTRY_TTL),
+                    Err(_) => (self.dir_attr(ino, listing_mtime(&l)), Duration::ZERO),
+                }
+            }
+        })
     }
 
     /// `getattr` (blocking thread).
@@ -459,7 +578,7 @@ impl Core {
         match self.node_blocking(rt, ino)? {
             Node::Dir(path) => {
                 let l = self.listing_blocking(rt, &path)?;
-                Ok(self.dir_attr(ino, Self::directory_mtime(&l)))
+                Ok(self.dir_attr(ino, listing_mtime(&l)))
             }
             Node::File(id) => {
                 let f = self.active_file_blocking(&id)?;
@@ -479,7 +598,7 @@ impl Core {
         }
     }
 
-    /// [`Core::dir_inode`] from cached listings only.
+    /// [`Core::dir_inode_blocking`] from cached listings only.
     fn dir_inode_cached(&self, path: &str) -> Option<u64> {
         if path == "/" {
             return Some(ROOT_INODE);
@@ -488,87 +607,176 @@ impl Core {
         Some(dir_inode_in(&l, path))
     }
 
-    /// `opendir` answered from memory when the listing and its parent's are
-    /// cached (`None`: ask [`Core::opendir_blocking`]).
-    pub fn opendir_cached(&self, ino: u64) -> Option<Result<u64, Errno>> {
-        let path = match self.known_dir_path(ino)? {
-            Ok(p) => p,
-            Err(e) => return Some(Err(e)),
-        };
-        let l = readdir::cached(&self.index, &self.listings, &path)?;
-        let parent = self.dir_inode_cached(parent_path(&path))?;
-        Some(Ok(self.open_snapshot(ino, parent, l)))
-    }
-
     /// `getattr` of a directory answered from memory when its listing is
     /// cached (`None`: ask [`Core::getattr_blocking`]).
     pub fn getattr_cached(&self, ino: u64) -> Option<Result<FileAttr, Errno>> {
         let path = self.known_dir_path(ino)?.ok()?;
         let l = readdir::cached(&self.index, &self.listings, &path)?;
         self.counts.getattrs.fetch_add(1, Ordering::Relaxed);
-        Some(Ok(self.dir_attr(ino, Self::directory_mtime(&l))))
+        Some(Ok(self.dir_attr(ino, listing_mtime(&l))))
     }
 
-    /// `opendir`: snapshots the listing under a new handle (blocking
-    /// thread).
-    pub fn opendir_blocking(&self, rt: &Handle, ino: u64) -> Result<u64, Errno> {
+    /// Directory `ino` as READDIR serves it, from memory when its listing
+    /// and its parent's are cached (`None`: ask [`Core::dir_view_blocking`]).
+    pub fn dir_view_cached(&self, ino: u64) -> Option<Result<DirView, Errno>> {
+        let path = match self.known_dir_path(ino)? {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let l = readdir::cached(&self.index, &self.listings, &path)?;
+        let parent = self.dir_inode_cached(parent_path(&path))?;
+        Some(Ok(self.dir_view(ino, parent, l)))
+    }
+
+    /// [`Core::dir_view_cached`] on a blocking thread, evaluating what is
+    /// not cached.
+    pub fn dir_view_blocking(&self, rt: &Handle, ino: u64) -> Result<DirView, Errno> {
         let path = self.dir_path_blocking(rt, ino)?;
         let l = self.listing_blocking(rt, &path)?;
         let parent = self.dir_inode_blocking(rt, parent_path(&path));
-        Ok(self.open_snapshot(ino, parent, l))
+        Ok(self.dir_view(ino, parent, l))
     }
 
-    fn open_snapshot(&self, ino: u64, parent: u64, l: Arc<Listing>) -> u64 {
+    fn dir_view(&self, ino: u64, parent: u64, l: Arc<Listing>) -> DirView {
+        self.counts.readdirs.fetch_add(1, Ordering::Relaxed);
         lock(&self.nodes).extend(l.entries.iter().map(node_of));
-        let snap = DirSnapshot {
+        DirView {
             ino,
             parent,
-            mtime: Self::directory_mtime(&l),
+            mtime: listing_mtime(&l),
             listing: l,
-        };
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.dirs).insert(fh, snap);
-        fh
+        }
     }
 
-    /// Entry `i` of an open directory: inode, type, name and (for
-    /// `readdirplus`) attributes.
-    fn dir_entry<'a>(&self, d: &'a DirSnapshot, i: usize) -> (u64, FileType, &'a str, FileAttr) {
+    /// Entry `i` of a directory: inode, type, name and (for `readdirplus`)
+    /// attributes with their TTL. The kernel makes no dentry of `.` and `..`.
+    fn dir_entry<'a>(
+        &self,
+        d: &'a DirView,
+        i: usize,
+        plus: bool,
+    ) -> (u64, FileType, &'a str, Option<(FileAttr, Duration)>) {
         match i {
-            0 => (
-                d.ino,
-                FileType::Directory,
-                ".",
-                self.dir_attr(d.ino, d.mtime),
-            ),
-            1 => (
-                d.parent,
-                FileType::Directory,
-                "..",
-                self.dir_attr(d.parent, d.mtime),
-            ),
+            0 => (d.ino, FileType::Directory, ".", None),
+            1 => (d.parent, FileType::Directory, "..", None),
             _ => {
                 let e = &d.listing.entries[i - 2];
-                let attr = self.entry_attr(e, d.mtime);
-                (attr.ino.0, attr.kind, e.name(), attr)
+                let (ino, kind) = match e {
+                    Entry::File { inode, .. } => (*inode, FileType::RegularFile),
+                    Entry::Directory { inode, .. } => (*inode, FileType::Directory),
+                };
+                let attr = plus.then(|| self.entry_attr_cached(e, d.mtime));
+                (ino, kind, e.name(), attr)
             }
         }
     }
 
-    /// The snapshot of an open directory.
-    pub fn dir_snapshot(&self, fh: u64) -> Result<DirSnapshot, Errno> {
-        lock(&self.dirs).get(&fh).cloned().ok_or(Errno::EBADF)
+    /// Fills a READDIR reply from `offset`.
+    fn fill_readdir(&self, d: &DirView, offset: u64, mut reply: ReplyDirectory) {
+        for i in (offset as usize)..d.len() {
+            let (ino, kind, name, _) = self.dir_entry(d, i, false);
+            if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
     }
 
-    /// `releasedir`.
-    pub fn releasedir(&self, fh: u64) {
-        lock(&self.dirs).remove(&fh);
+    /// Fills a READDIRPLUS reply from `offset`.
+    fn fill_readdirplus(&self, d: &DirView, offset: u64, mut reply: ReplyDirectoryPlus) {
+        for i in (offset as usize)..d.len() {
+            let (ino, _, name, attr) = self.dir_entry(d, i, true);
+            let (attr, ttl) = attr.unwrap_or_else(|| (self.dir_attr(ino, d.mtime), ENTRY_TTL));
+            if reply.add(
+                INodeNo(ino),
+                (i + 1) as u64,
+                name,
+                &ttl,
+                &attr,
+                Generation(0),
+            ) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn check_open_flags(flags: OpenFlags) -> Result<(), Errno> {
+        if flags.acc_mode() != OpenAccMode::O_RDONLY
+            || flags.0 & (libc_flags::O_TRUNC | libc_flags::O_APPEND) != 0
+        {
+            return Err(Errno::EROFS);
+        }
+        Ok(())
+    }
+
+    /// A new handle over a cached open.
+    fn reuse_open(&self, open: &CachedOpen) -> Opened {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        match open {
+            CachedOpen::Passthrough(b) => {
+                lock(&self.files).insert(
+                    fh,
+                    OpenFile {
+                        handle: None,
+                        _backing: Some(b.clone()),
+                    },
+                );
+                Opened::Passthrough {
+                    fh,
+                    backing: b.clone(),
+                }
+            }
+            CachedOpen::Plain(h) => {
+                lock(&self.files).insert(
+                    fh,
+                    OpenFile {
+                        handle: Some(h.clone()),
+                        _backing: None,
+                    },
+                );
+                // Cached only while the document is the one last opened.
+                Opened::Plain {
+                    fh,
+                    keep_cache: true,
+                }
+            }
+        }
+    }
+
+    /// `open` answered from the open cache, in the callback: the file was
+    /// opened before and no file document changed since (`None`: ask
+    /// [`Core::open_blocking`]).
+    pub fn open_cached(&self, ino: u64, flags: OpenFlags) -> Option<Result<Opened, Errno>> {
+        if let Err(e) = Self::check_open_flags(flags) {
+            self.counts.opens.fetch_add(1, Ordering::Relaxed);
+            return Some(Err(e));
+        }
+        let generation = self.index.files_generation();
+        let open = {
+            let cache = lock(&self.open_cache);
+            let e = cache.entries.get(&ino)?;
+            if e.generation != generation {
+                return None;
+            }
+            e.open.clone()
+        };
+        self.counts.opens.fetch_add(1, Ordering::Relaxed);
+        self.counts.open_hits.fetch_add(1, Ordering::Relaxed);
+        Some(Ok(self.reuse_open(&open)))
+    }
+
+    /// Cached opens (for tests).
+    pub fn open_cache_len(&self) -> usize {
+        lock(&self.open_cache).entries.len()
     }
 
     /// `open`: read-only opens only. `backing` registers a local file for
     /// passthrough (the reply's `open_backing`). Runs on a blocking thread
     /// (`rt` serves what needs the runtime): a file of this node is opened
-    /// in this one step, index query included.
+    /// in this one step, index query included. Opens of local files are
+    /// cached for [`Core::open_cached`]; a cached open whose document has
+    /// the same size and mtime is reused (no open, no registration).
     pub fn open_blocking(
         &self,
         rt: &Handle,
@@ -577,22 +785,46 @@ impl Core {
         backing: impl FnOnce(&std::fs::File) -> std::io::Result<BackingId>,
     ) -> Result<Opened, Errno> {
         self.counts.opens.fetch_add(1, Ordering::Relaxed);
-        if flags.acc_mode() != OpenAccMode::O_RDONLY
-            || flags.0 & (libc_flags::O_TRUNC | libc_flags::O_APPEND) != 0
-        {
-            return Err(Errno::EROFS);
-        }
+        Self::check_open_flags(flags)?;
         let id = match self.node_blocking(rt, ino)? {
             Node::File(id) => id,
             Node::Dir(_) => return Err(Errno::EISDIR),
         };
+        // Read before the document: a change after it bumps the generation
+        // and so invalidates what is cached here.
+        let generation = self.index.files_generation();
         let doc = self.active_file_blocking(&id)?;
+        let reused = {
+            let mut cache = lock(&self.open_cache);
+            match cache.entries.get_mut(&ino) {
+                Some(e) if e.size == doc.size && e.mtime == doc.mtime => {
+                    e.generation = e.generation.max(generation);
+                    Some(e.open.clone())
+                }
+                Some(_) => {
+                    cache.entries.remove(&ino);
+                    None
+                }
+                None => None,
+            }
+        };
+        if let Some(open) = reused {
+            return Ok(self.reuse_open(&open));
+        }
         let handle = match self.vfs.open_local_blocking(&doc) {
             Some(h) => h,
             None => rt.block_on(self.vfs.open(&doc)),
         }
         .map_err(|e| errno_of(&e))?;
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        // Tiers 1–3 (no cache entry pinned): cacheable.
+        let local = handle.cache_key().is_none();
+        let entry = |open: CachedOpen| OpenCacheEntry {
+            size: doc.size,
+            mtime: doc.mtime,
+            generation,
+            tick: 0,
+            open,
+        };
         // Local files (Tiers 1–3) and complete cached copies of remote files
         // come with an open file: the kernel reads those directly.
         if self.passthrough.load(Ordering::Relaxed)
@@ -600,14 +832,26 @@ impl Core {
         {
             match backing(file) {
                 Ok(id) => {
+                    let id = Arc::new(id);
+                    let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+                    // The kernel holds the backing file from here on; our
+                    // descriptor closes unless a remote file's pin needs it.
+                    let keep = (!local).then(|| Arc::new(handle));
                     lock(&self.files).insert(
                         fh,
                         OpenFile {
-                            handle: Arc::new(handle),
-                            _backing: Some(id),
+                            handle: keep,
+                            _backing: Some(id.clone()),
                         },
                     );
-                    return Ok(Opened::Passthrough { fh });
+                    if local {
+                        lock(&self.open_cache).insert(
+                            ino,
+                            entry(CachedOpen::Passthrough(id.clone())),
+                            self.cfg.open_cache_capacity,
+                        );
+                    }
+                    return Ok(Opened::Passthrough { fh, backing: id });
                 }
                 Err(e) => {
                     // Not privileged, or an old kernel: plain reads from now on.
@@ -619,30 +863,115 @@ impl Core {
         }
         let now = (doc.size, doc.mtime);
         let keep_cache = lock(&self.seen).insert(ino, now) == Some(now);
+        let handle = Arc::new(handle);
+        if local {
+            lock(&self.open_cache).insert(
+                ino,
+                entry(CachedOpen::Plain(handle.clone())),
+                self.plain_capacity,
+            );
+        }
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         lock(&self.files).insert(
             fh,
             OpenFile {
-                handle: Arc::new(handle),
+                handle: Some(handle),
                 _backing: None,
             },
         );
         Ok(Opened::Plain { fh, keep_cache })
     }
 
+    /// The handle reads of file `ino` opened by the kernel itself (handle 0,
+    /// see [`FuseConfig::kernel_opens`]) are served from, if cached and
+    /// still valid.
+    pub fn inode_handle_cached(&self, ino: u64) -> Option<Arc<VfsHandle>> {
+        let generation = self.index.files_generation();
+        let cache = lock(&self.open_cache);
+        match cache.entries.get(&ino)? {
+            OpenCacheEntry {
+                generation: g,
+                open: CachedOpen::Plain(h),
+                ..
+            } if *g == generation => Some(h.clone()),
+            _ => None,
+        }
+    }
+
+    /// [`Core::inode_handle_cached`] on a blocking thread: opens the file
+    /// and caches the handle (any tier; a remote file's cache pin is held
+    /// while cached).
+    pub fn inode_handle_blocking(&self, rt: &Handle, ino: u64) -> Result<Arc<VfsHandle>, Errno> {
+        let id = match self.node_blocking(rt, ino)? {
+            Node::File(id) => id,
+            Node::Dir(_) => return Err(Errno::EISDIR),
+        };
+        let generation = self.index.files_generation();
+        let doc = self.active_file_blocking(&id)?;
+        {
+            let mut cache = lock(&self.open_cache);
+            match cache.entries.get_mut(&ino) {
+                Some(e) if e.size == doc.size && e.mtime == doc.mtime => {
+                    if let CachedOpen::Plain(h) = &e.open {
+                        e.generation = e.generation.max(generation);
+                        return Ok(h.clone());
+                    }
+                }
+                _ => {}
+            }
+            cache.entries.remove(&ino);
+        }
+        let handle = match self.vfs.open_local_blocking(&doc) {
+            Some(h) => h,
+            None => rt.block_on(self.vfs.open(&doc)),
+        }
+        .map_err(|e| errno_of(&e))?;
+        let h = Arc::new(handle);
+        lock(&self.open_cache).insert(
+            ino,
+            OpenCacheEntry {
+                size: doc.size,
+                mtime: doc.mtime,
+                generation,
+                tick: 0,
+                open: CachedOpen::Plain(h.clone()),
+            },
+            self.plain_capacity,
+        );
+        Ok(h)
+    }
+
+    /// Reads from handle `h`.
+    pub async fn read_from(
+        &self,
+        h: &VfsHandle,
+        offset: u64,
+        size: u32,
+    ) -> Result<bytes::Bytes, Errno> {
+        self.counts.reads.fetch_add(1, Ordering::Relaxed);
+        self.vfs
+            .read_handle(h, offset, size as usize)
+            .await
+            .map_err(|e| errno_of(&e))
+    }
+
     /// `read`.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<bytes::Bytes, Errno> {
         self.counts.reads.fetch_add(1, Ordering::Relaxed);
-        let h = lock(&self.files)
-            .get(&fh)
-            .map(|f| f.handle.clone())
-            .ok_or(Errno::EBADF)?;
+        let h = match lock(&self.files).get(&fh) {
+            Some(f) => f.handle.clone(),
+            None => return Err(Errno::EBADF),
+        };
+        // A passthrough open is read by the kernel; it never asks us.
+        let h = h.ok_or(Errno::EIO)?;
         self.vfs
             .read_handle(&h, offset, size as usize)
             .await
             .map_err(|e| errno_of(&e))
     }
 
-    /// `release`: drops the handle (and the cache pin, and the backing file).
+    /// `release`: drops the handle (and the cache pin, and the backing file
+    /// unless the open cache keeps them).
     pub fn release(&self, fh: u64) {
         lock(&self.files).remove(&fh);
     }
@@ -653,10 +982,78 @@ impl Core {
     }
 }
 
+/// The soft limit of open files (`usize::MAX` when unlimited).
+fn nofile_limit() -> usize {
+    let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    l.current
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Raises the soft limit of open files to the hard limit (the open cache
+/// may hold [`PLAIN_OPEN_CACHE_CAPACITY`] descriptors). Call before
+/// [`Core::new`].
+pub fn raise_nofile_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let l = getrlimit(Resource::Nofile);
+    if l.current != l.maximum {
+        let raised = Rlimit {
+            current: l.maximum,
+            maximum: l.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::info!(operation = "fuse_init", error = %e, "cannot raise the open-file limit");
+        }
+    }
+}
+
+/// The entry `name` of listing `l`.
+fn find_entry<'a>(l: &'a Listing, name: &OsStr) -> Result<&'a Entry, Errno> {
+    let name = name.to_str().ok_or(Errno::ENOENT)?;
+    // Listings come sorted by name.
+    let i = l
+        .entries
+        .binary_search_by(|e| e.name().cmp(name))
+        .ok()
+        .or_else(|| l.entries.iter().position(|e| e.name() == name))
+        .ok_or(Errno::ENOENT)?;
+    Ok(&l.entries[i])
+}
+
+/// The mtime of a listed directory: the whole seconds of its document's
+/// `updated_at` (else `created_at`), and as nanoseconds the listing's
+/// fingerprint. So it changes whenever an entry comes, goes or is renamed,
+/// which is what makes the kernel drop a listing it cached.
+pub fn listing_mtime(l: &Listing) -> SystemTime {
+    let d = &l.directory;
+    let t = system_time(d.updated_at.as_ref().unwrap_or(&d.created_at));
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    SystemTime::UNIX_EPOCH + Duration::new(secs, (l.fingerprint % 1_000_000_000) as u32)
+}
+
 /// The open-flag bits we refuse (Linux values).
 mod libc_flags {
     pub const O_TRUNC: i32 = 0o1000;
     pub const O_APPEND: i32 = 0o2000;
+}
+
+fn reply_open(reply: ReplyOpen, opened: Result<Opened, Errno>) {
+    match opened {
+        Ok(Opened::Passthrough { fh, backing }) => {
+            reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &backing)
+        }
+        Ok(Opened::Plain { fh, keep_cache }) => {
+            let flags = if keep_cache {
+                FopenFlags::FOPEN_KEEP_CACHE
+            } else {
+                FopenFlags::empty()
+            };
+            reply.opened(FileHandle(fh), flags);
+        }
+        Err(e) => reply.error(e),
+    }
 }
 
 /// The `fuser::Filesystem`: a [`Core`] and the runtime its work runs on.
@@ -698,6 +1095,15 @@ impl Filesystem for MosaicFs {
         {
             tracing::info!("the kernel does not offer readdirplus");
         }
+        // The kernel checks a directory's mtime (GETATTR once its attributes
+        // expired) before it serves a listing it cached, and a file's before
+        // it serves cached pages: changes show within the attribute TTL.
+        if config
+            .add_capabilities(InitFlags::FUSE_AUTO_INVAL_DATA)
+            .is_err()
+        {
+            tracing::info!("the kernel does not offer auto_inval_data");
+        }
         if self.core.passthrough.load(Ordering::Relaxed) {
             let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(1).is_ok();
@@ -715,14 +1121,14 @@ impl Filesystem for MosaicFs {
         // A cached listing answers at once, without a trip to the runtime.
         if let Some(r) = self.core.lookup_cached(parent.0, name) {
             match r {
-                Ok(attr) => reply.entry(&ENTRY_TTL, &attr, Generation(0)),
+                Ok((attr, ttl)) => reply.entry(&ttl, &attr, Generation(0)),
                 Err(e) => reply.error(e),
             }
             return;
         }
         let name = name.to_owned();
         self.blocking(move |c, rt| match c.lookup_blocking(rt, parent.0, &name) {
-            Ok(attr) => reply.entry(&ENTRY_TTL, &attr, Generation(0)),
+            Ok((attr, ttl)) => reply.entry(&ttl, &attr, Generation(0)),
             Err(e) => reply.error(e),
         });
     }
@@ -741,113 +1147,76 @@ impl Filesystem for MosaicFs {
         });
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        if let Some(r) = self.core.opendir_cached(ino.0) {
-            match r {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-                Err(e) => reply.error(e),
-            }
-            return;
-        }
-        self.blocking(move |c, rt| match c.opendir_blocking(rt, ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(e),
-        });
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // The kernel then opens every directory itself (no OPENDIR or
+        // RELEASEDIR from now on) and caches the listings it reads.
+        reply.error(Errno::ENOSYS);
     }
 
     fn readdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectory,
+        reply: ReplyDirectory,
     ) {
-        match self.core.dir_snapshot(fh.0) {
-            Ok(d) => {
-                for i in (offset as usize)..d.len() {
-                    let (ino, kind, name, _) = self.core.dir_entry(&d, i);
-                    if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
-                        break;
-                    }
-                }
-                reply.ok();
+        if let Some(r) = self.core.dir_view_cached(ino.0) {
+            match r {
+                Ok(d) => self.core.fill_readdir(&d, offset, reply),
+                Err(e) => reply.error(e),
             }
-            Err(e) => reply.error(e),
+            return;
         }
+        self.blocking(move |c, rt| match c.dir_view_blocking(rt, ino.0) {
+            Ok(d) => c.fill_readdir(&d, offset, reply),
+            Err(e) => reply.error(e),
+        });
     }
 
     fn readdirplus(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectoryPlus,
+        reply: ReplyDirectoryPlus,
     ) {
-        match self.core.dir_snapshot(fh.0) {
-            Ok(d) => {
-                for i in (offset as usize)..d.len() {
-                    let (ino, _, name, attr) = self.core.dir_entry(&d, i);
-                    if reply.add(
-                        INodeNo(ino),
-                        (i + 1) as u64,
-                        name,
-                        &ENTRY_TTL,
-                        &attr,
-                        Generation(0),
-                    ) {
-                        break;
-                    }
-                }
-                reply.ok();
+        if let Some(r) = self.core.dir_view_cached(ino.0) {
+            match r {
+                Ok(d) => self.core.fill_readdirplus(&d, offset, reply),
+                Err(e) => reply.error(e),
             }
-            Err(e) => reply.error(e),
+            return;
         }
-    }
-
-    fn releasedir(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
-        _flags: OpenFlags,
-        reply: ReplyEmpty,
-    ) {
-        self.core.releasedir(fh.0);
-        reply.ok();
+        self.blocking(move |c, rt| match c.dir_view_blocking(rt, ino.0) {
+            Ok(d) => c.fill_readdirplus(&d, offset, reply),
+            Err(e) => reply.error(e),
+        });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.core.cfg.kernel_opens {
+            // The kernel opens files itself from now on.
+            self.core.counts.opens.fetch_add(1, Ordering::Relaxed);
+            reply.error(Errno::ENOSYS);
+            return;
+        }
+        // A repeated open of an unchanged local file is answered here.
+        if let Some(r) = self.core.open_cached(ino.0, flags) {
+            reply_open(reply, r);
+            return;
+        }
         self.blocking(move |c, rt| {
             let opened = c.open_blocking(rt, ino.0, flags, |f| reply.open_backing(f));
-            match opened {
-                Ok(Opened::Passthrough { fh }) => {
-                    let files = lock(&c.files);
-                    match files.get(&fh).and_then(|f| f._backing.as_ref()) {
-                        Some(id) => {
-                            reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id)
-                        }
-                        None => reply.error(Errno::EIO),
-                    }
-                }
-                Ok(Opened::Plain { fh, keep_cache }) => {
-                    let flags = if keep_cache {
-                        FopenFlags::FOPEN_KEEP_CACHE
-                    } else {
-                        FopenFlags::empty()
-                    };
-                    reply.opened(FileHandle(fh), flags);
-                }
-                Err(e) => reply.error(e),
-            }
+            reply_open(reply, opened);
         });
     }
 
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -855,6 +1224,28 @@ impl Filesystem for MosaicFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        if fh.0 == 0 && self.core.cfg.kernel_opens {
+            // Opened by the kernel itself: served by inode.
+            if let Some(h) = self.core.inode_handle_cached(ino.0) {
+                self.spawn(|c| async move {
+                    match c.read_from(&h, offset, size).await {
+                        Ok(data) => reply.data(&data),
+                        Err(e) => reply.error(e),
+                    }
+                });
+                return;
+            }
+            self.blocking(move |c, rt| {
+                let data = c
+                    .inode_handle_blocking(rt, ino.0)
+                    .and_then(|h| rt.block_on(c.read_from(&h, offset, size)));
+                match data {
+                    Ok(data) => reply.data(&data),
+                    Err(e) => reply.error(e),
+                }
+            });
+            return;
+        }
         self.spawn(|c| async move {
             match c.read(fh.0, offset, size).await {
                 Ok(data) => reply.data(&data),

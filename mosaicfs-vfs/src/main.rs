@@ -32,6 +32,10 @@ enum Command {
         /// Let other users access the mount.
         #[arg(long)]
         allow_other: bool,
+        /// Experiment: let the kernel open files without asking the daemon
+        /// (no OPEN/RELEASE requests; disables passthrough).
+        #[arg(long)]
+        kernel_opens: bool,
     },
 }
 
@@ -44,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         cache_dir,
         no_passthrough,
         allow_other,
+        kernel_opens,
     } = Args::parse().command;
     let shutdown = CancellationToken::new();
     let s = shutdown.clone();
@@ -59,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         cache_dir,
         passthrough: !no_passthrough,
         allow_other,
+        kernel_opens,
     };
     Ok(run(opts, shutdown).await?)
 }

@@ -135,6 +135,18 @@ impl Mount {
         dir: &Path,
         passthrough: bool,
     ) -> Mount {
+        let mut fc = FuseConfig::new();
+        fc.passthrough = passthrough;
+        Mount::start_with(db, node_id, watch, dir, fc).await
+    }
+
+    pub async fn start_with(
+        db: &CouchClient,
+        node_id: &str,
+        watch: Vec<PathBuf>,
+        dir: &Path,
+        fc: FuseConfig,
+    ) -> Mount {
         require_fuse();
         let cancel = CancellationToken::new();
         std::fs::create_dir_all(dir).unwrap();
@@ -157,8 +169,6 @@ impl Mount {
             Arc::new(db.clone()),
             Arc::new(CredentialSigner::from_secret(KEY_ID, SECRET)),
         );
-        let mut fc = FuseConfig::new();
-        fc.passthrough = passthrough;
         let core = Arc::new(Core::new(index.clone(), vfs, fc));
         let mnt = dir.join("mnt");
         std::fs::create_dir_all(&mnt).unwrap();
@@ -918,11 +928,15 @@ async fn document_changes_show_through_the_mount_within_the_cache_window() {
         m.path("/tree/leaving"),
         m.path("/tree/arriving"),
     );
-    // Everything cached: listing, entries, attributes, pages.
-    let (c, l) = (changing.clone(), leaving.clone());
+    let tree = m.path("/tree");
+    // Everything cached: listing (in the kernel too), entries, attributes,
+    // pages.
+    let (c, l, t) = (changing.clone(), leaving.clone(), tree.clone());
     blocking(move || {
+        assert_eq!(names(&t), ["changing", "leaving"]);
         assert_eq!(std::fs::read(&c).unwrap(), bytes(1000, 1));
         assert_eq!(std::fs::metadata(&l).unwrap().len(), 10);
+        assert_eq!(names(&t), ["changing", "leaving"]);
     })
     .await;
     std::fs::write(f.watch.join("changing"), bytes(3000, 3)).unwrap();
@@ -942,7 +956,8 @@ async fn document_changes_show_through_the_mount_within_the_cache_window() {
             let size = std::fs::metadata(&changing).map(|m| m.len()).ok();
             let gone = std::fs::metadata(&leaving).is_err_and(|e| e.raw_os_error() == Some(2));
             let new = std::fs::metadata(&arriving).map(|m| m.len()).ok();
-            if size == Some(3000) && gone && new == Some(5) {
+            let listed = names(&tree) == ["arriving", "changing"];
+            if size == Some(3000) && gone && new == Some(5) && listed {
                 return true;
             }
             if Instant::now() > deadline {
@@ -963,5 +978,153 @@ async fn document_changes_show_through_the_mount_within_the_cache_window() {
         after_ms = changed_at.elapsed().as_millis() as u64,
         "changes shown"
     );
+    m.unmount().await;
+}
+
+/// The names in directory `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Walks `root`: lists every directory and reads every file; returns the
+/// files' relative paths and bytes.
+fn walk(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+                out.push((rel, std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A second walk of a tree within the TTL (what a warm `tar` does) is
+/// answered by the kernel's caches and the open cache: no READDIR reaches
+/// the daemon (directories are not even opened through it), and every OPEN
+/// is answered from the open cache, with the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_walk_sends_no_readdir_and_opens_from_the_cache() {
+    let f = local_fixture().await;
+    let mut want = Vec::new();
+    for d in 0..4 {
+        for i in 0..5 {
+            let rel = PathBuf::from(format!("d{d}/sub{}/f{i}", d % 2));
+            let p = f.watch.join(&rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            let data = bytes(100 * i + d, (d * 10 + i) as u64);
+            std::fs::write(&p, &data).unwrap();
+            want.push((rel, data));
+        }
+    }
+    want.sort();
+    f.crawl_into_tree().await;
+    let m = Mount::start(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), true).await;
+    let tree = m.path("/tree");
+    let c = m.core.counts();
+    let (readdirs0, opens0, hits0) = (c.readdirs(), c.opens(), c.open_hits());
+    let t = tree.clone();
+    let first = blocking(move || walk(&t)).await;
+    assert_eq!(first, want, "first walk");
+    let (readdirs1, opens1, hits1) = (c.readdirs(), c.opens(), c.open_hits());
+    assert!(
+        readdirs1 > readdirs0,
+        "the first walk listed through the daemon"
+    );
+    assert_eq!(opens1 - opens0, want.len() as u64, "one OPEN per file");
+    assert_eq!(hits1 - hits0, 0, "nothing was cached before the first walk");
+    let t = tree.clone();
+    let second = blocking(move || walk(&t)).await;
+    assert_eq!(second, want, "second walk");
+    assert_eq!(
+        c.readdirs() - readdirs1,
+        0,
+        "the second walk sent READDIRs: the kernel did not keep the listings"
+    );
+    assert_eq!(c.opens() - opens1, want.len() as u64, "one OPEN per file");
+    assert_eq!(
+        c.open_hits() - hits1,
+        want.len() as u64,
+        "every second OPEN was answered from the open cache"
+    );
+    assert_eq!(m.core.open_files(), 0, "every handle was released");
+    m.unmount().await;
+}
+
+/// The open cache holds at most its capacity (the older half goes), and
+/// files whose opens were dropped from it still read correctly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_open_cache_is_bounded() {
+    let f = local_fixture().await;
+    let n = 20usize;
+    for i in 0..n {
+        std::fs::write(f.watch.join(format!("f{i:02}")), bytes(i + 1, i as u64)).unwrap();
+    }
+    f.crawl_into_tree().await;
+    let mut fc = FuseConfig::new();
+    fc.open_cache_capacity = 6;
+    let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), fc).await;
+    let tree = m.path("/tree");
+    for round in 0..2 {
+        let t = tree.clone();
+        blocking(move || {
+            for i in 0..n {
+                let got = std::fs::read(t.join(format!("f{i:02}"))).unwrap();
+                assert_eq!(got, bytes(i + 1, i as u64), "f{i:02}, round {round}");
+            }
+        })
+        .await;
+        let len = m.core.open_cache_len();
+        assert!(
+            (1..=6).contains(&len),
+            "{len} cached opens with a capacity of 6"
+        );
+    }
+    m.unmount().await;
+}
+
+/// The `kernel_opens` experiment: OPEN answers ENOSYS once, then the kernel
+/// opens files itself and sends READs by inode (handle 0); every byte still
+/// equals the source, and a second read of the tree comes from the page
+/// cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kernel_opens_read_by_inode_and_keep_the_page_cache() {
+    let f = local_fixture().await;
+    let mut want = Vec::new();
+    for i in 0..6usize {
+        let rel = PathBuf::from(format!("k{}/f{i}", i % 2));
+        let p = f.watch.join(&rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let data = bytes(5000 * i + 1, i as u64 + 40);
+        std::fs::write(&p, &data).unwrap();
+        want.push((rel, data));
+    }
+    want.sort();
+    f.crawl_into_tree().await;
+    let mut fc = FuseConfig::new();
+    fc.kernel_opens = true;
+    let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), fc).await;
+    let tree = m.path("/tree");
+    let c = m.core.counts();
+    let t = tree.clone();
+    assert_eq!(blocking(move || walk(&t)).await, want, "first walk");
+    assert_eq!(c.opens(), 1, "only the first OPEN reached the daemon");
+    let reads = c.reads();
+    assert!(reads > 0, "the first walk read through the daemon");
+    let t = tree.clone();
+    assert_eq!(blocking(move || walk(&t)).await, want, "second walk");
+    assert_eq!(c.reads(), reads, "the second walk read from the page cache");
     m.unmount().await;
 }
