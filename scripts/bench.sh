@@ -194,25 +194,28 @@ time_cmd() {
 
 tar_pipe() { tar -cf - -C "$1" "$2" | cat >/dev/null; }
 
-# median3 A B C: the middle value.
-median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+# median A...: the middle value (of an odd count).
+median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 
-# pair COLD OURS... -- ANCHOR...: three alternating rounds of our command and
+# pair COLD OURS... -- ANCHOR...: five alternating rounds of our command and
 # the anchor's (each after a page-cache drop when COLD is 1); prints
-# "median_ours median_anchor" in seconds. One round alone swings by 2x here.
+# "median_ours median_anchor" in seconds and logs every round. One round
+# alone swings by 2x here (cold reads from this VM's disk most of all).
+PAIR_ROUNDS=5
 pair() {
     local cold="$1" a=() b=() o=() d=() i
     shift
     while [ "$1" != "--" ]; do a+=("$1"); shift; done
     shift
     b=("$@")
-    for i in 1 2 3; do
+    for i in $(seq "$PAIR_ROUNDS"); do
         if [ "$cold" -eq 1 ]; then drop_caches; fi
         o+=("$(time_cmd "${a[@]}")")
         if [ "$cold" -eq 1 ]; then drop_caches; fi
         d+=("$(time_cmd "${b[@]}")")
+        log "  round $i ($([ "$cold" -eq 1 ] && echo cold || echo warm)): ours ${o[-1]} s, anchor ${d[-1]} s (${a[*]} | ${b[*]})"
     done
-    echo "$(median3 "${o[@]}") $(median3 "${d[@]}")"
+    echo "$(median "${o[@]}") $(median "${d[@]}")"
 }
 # GNU grep stops at the first match when its output is /dev/null: print them.
 grep_pipe() { grep -F -- "$1" "$2" | cat >/dev/null; }
@@ -324,23 +327,23 @@ EOF
     echo "mount ready (index of $indexed file documents built) in $(fmt 1 "$(since "$mount_t")") s"
 
     # (5): sequential read, cold then warm, through the mount and directly
-    # (median of 3 alternating rounds each).
+    # (median of 5 alternating rounds each).
     local bytes=$((BIG_MIB * 1048576)) ours direct cold=1
     drop_caches || cold=0
     if [ "$cold" -eq 1 ]; then
         read -r ours direct <<<"$(pair 1 cat "$MNT/bench/big/big.bin" -- cat "$SRC/big/big.bin")"
-        row 5a "sequential read $BIG_MIB MiB, cold cache (MB/s, median of 3)" "$(calc "int($bytes / $ours / 1e6)") MB/s" \
+        row 5a "sequential read $BIG_MIB MiB, cold cache (MB/s, median of 5)" "$(calc "int($bytes / $ours / 1e6)") MB/s" \
             "$(calc "int($bytes / $direct / 1e6)") MB/s (cat)" "$(calc "int(100 * $direct / $ours)") %" "≥ 90 %"
     else
         row 5a "sequential read $BIG_MIB MiB, cold cache" "not measured (cannot drop caches)" "—" "—" "≥ 90 %"
     fi
     cat "$MNT/bench/big/big.bin" "$SRC/big/big.bin" >/dev/null
     read -r ours direct <<<"$(pair 0 cat "$MNT/bench/big/big.bin" -- cat "$SRC/big/big.bin")"
-    row 5b "sequential read $BIG_MIB MiB, warm cache (MB/s, median of 3)" "$(calc "int($bytes / $ours / 1e6)") MB/s" \
+    row 5b "sequential read $BIG_MIB MiB, warm cache (MB/s, median of 5)" "$(calc "int($bytes / $ours / 1e6)") MB/s" \
         "$(calc "int($bytes / $direct / 1e6)") MB/s (cat)" "$(calc "int(100 * $direct / $ours)") %" "≥ 90 %"
 
     # (6): tar of the small files (and of the real tree) through the mount
-    # and on the source, median of 3 alternating rounds each.
+    # and on the source, median of 5 alternating rounds each.
     local tree label
     for tree in small $REAL_TREE; do
         if [ "$tree" = small ]; then
@@ -350,13 +353,13 @@ EOF
         fi
         if [ "$cold" -eq 1 ]; then
             read -r ours direct <<<"$(pair 1 tar_pipe "$MNT/bench" "$tree" -- tar_pipe "$SRC" "$tree")"
-            row "$([ "$tree" = small ] && echo 6a || echo 6c)" "$label, cold cache (s, median of 3)" "$(fmt 3 "$ours") s" \
+            row "$([ "$tree" = small ] && echo 6a || echo 6c)" "$label, cold cache (s, median of 5)" "$(fmt 3 "$ours") s" \
                 "$(fmt 3 "$direct") s (tar on the source)" "$(calc "int(100 * $direct / $ours)") %" "≥ 50 %"
         fi
         tar_pipe "$MNT/bench" "$tree"
         tar_pipe "$SRC" "$tree"
         read -r ours direct <<<"$(pair 0 tar_pipe "$MNT/bench" "$tree" -- tar_pipe "$SRC" "$tree")"
-        row "$([ "$tree" = small ] && echo 6b || echo 6d)" "$label, warm cache (s, median of 3)" "$(fmt 3 "$ours") s" \
+        row "$([ "$tree" = small ] && echo 6b || echo 6d)" "$label, warm cache (s, median of 5)" "$(fmt 3 "$ours") s" \
             "$(fmt 3 "$direct") s (tar on the source)" "$(calc "int(100 * $direct / $ours)") %" "≥ 50 %"
     done
 
@@ -673,7 +676,7 @@ EOF
     # (7d) what any reader that keeps a copy (the plan's cache) pays: the
     # download alone, written to a file on the same disk.
     local dl_med
-    dl_med="$(median3 "${dl[@]}")"
+    dl_med="$(median "${dl[@]}")"
     row 7d "the 7a file downloaded into a file on the same disk (curl -o ← nginx: what keeping a copy costs)" \
         "$(echo "$ours_med" | awk '{ print $1 }') MB/s (7a)" \
         "$(calc "int($bytes / $dl_med / 1e6)") MB/s (curl -o FILE ← nginx sendfile, median of 3)" \
