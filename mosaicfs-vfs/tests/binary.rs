@@ -4,6 +4,7 @@
 //! left in `/proc/mounts`) and exits 0; a bad mount point or config is a
 //! non-zero exit with a message that says what to do.
 
+use crate::common::tree;
 use crate::fuse::{bytes, crawl};
 use mosaicfs_common::couch::CouchClient;
 use serde_json::json;
@@ -111,25 +112,6 @@ fn spawn(cfg: &Path, mnt: &Path, cache: &Path, log: &Path) -> Daemon {
         mnt: mnt.to_path_buf(),
         log: log.to_path_buf(),
     }
-}
-
-/// Relative paths and contents of every regular file below `root`, sorted.
-fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
-                out.push((rel, std::fs::read(e.path()).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -991,26 +991,6 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Walks `root`: lists every directory and reads every file; returns the
-/// files' relative paths and bytes.
-fn walk(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
-                out.push((rel, std::fs::read(e.path()).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// A second walk of a tree within the TTL (what a warm `tar` does) is
 /// answered by the kernel's caches and the open cache: no READDIR reaches
 /// the daemon (directories are not even opened through it), and every OPEN
@@ -1036,7 +1016,7 @@ async fn a_second_walk_sends_no_readdir_and_opens_from_the_cache() {
     let c = m.core.counts();
     let (readdirs0, opens0, hits0) = (c.readdirs(), c.opens(), c.open_hits());
     let t = tree.clone();
-    let first = blocking(move || walk(&t)).await;
+    let first = blocking(move || crate::common::tree(&t)).await;
     assert_eq!(first, want, "first walk");
     let (readdirs1, opens1, hits1) = (c.readdirs(), c.opens(), c.open_hits());
     assert!(
@@ -1046,7 +1026,7 @@ async fn a_second_walk_sends_no_readdir_and_opens_from_the_cache() {
     assert_eq!(opens1 - opens0, want.len() as u64, "one OPEN per file");
     assert_eq!(hits1 - hits0, 0, "nothing was cached before the first walk");
     let t = tree.clone();
-    let second = blocking(move || walk(&t)).await;
+    let second = blocking(move || crate::common::tree(&t)).await;
     assert_eq!(second, want, "second walk");
     assert_eq!(
         c.readdirs() - readdirs1,
@@ -1059,6 +1039,11 @@ async fn a_second_walk_sends_no_readdir_and_opens_from_the_cache() {
         want.len() as u64,
         "every second OPEN was answered from the open cache"
     );
+    // The kernel sends RELEASE in the background after close(2) returns.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while m.core.open_files() != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(m.core.open_files(), 0, "every handle was released");
     m.unmount().await;
 }
@@ -1119,12 +1104,20 @@ async fn kernel_opens_read_by_inode_and_keep_the_page_cache() {
     let tree = m.path("/tree");
     let c = m.core.counts();
     let t = tree.clone();
-    assert_eq!(blocking(move || walk(&t)).await, want, "first walk");
+    assert_eq!(
+        blocking(move || crate::common::tree(&t)).await,
+        want,
+        "first walk"
+    );
     assert_eq!(c.opens(), 1, "only the first OPEN reached the daemon");
     let reads = c.reads();
     assert!(reads > 0, "the first walk read through the daemon");
     let t = tree.clone();
-    assert_eq!(blocking(move || walk(&t)).await, want, "second walk");
+    assert_eq!(
+        blocking(move || crate::common::tree(&t)).await,
+        want,
+        "second walk"
+    );
     assert_eq!(c.reads(), reads, "the second walk read from the page cache");
     m.unmount().await;
 }

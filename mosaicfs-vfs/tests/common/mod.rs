@@ -333,3 +333,23 @@ pub async fn read_all(vfs: &Vfs, file: &FileDoc, chunk: usize) -> Vec<u8> {
     }
     out
 }
+
+/// Relative paths and contents of every regular file below `root`, sorted
+/// (every directory is listed and every file read on the way).
+pub fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+                out.push((rel, std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
