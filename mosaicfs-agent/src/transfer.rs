@@ -461,15 +461,8 @@ async fn check(svc: &TransferService, file_id: &str) -> Result<Checked, Response
     if doc.status != FileStatus::Active {
         return Err(not_found(file_id, "deleted".into()));
     }
-    let path: PathBuf = match &doc.source.export_path_bytes {
-        Some(b64) => {
-            use std::os::unix::ffi::OsStrExt;
-            match base64::engine::general_purpose::STANDARD.decode(b64) {
-                Ok(b) => std::ffi::OsStr::from_bytes(&b).into(),
-                Err(_) => return Err(not_found(file_id, "export_path_bytes is not base64".into())),
-            }
-        }
-        None => doc.source.export_path.clone().into(),
+    let Ok(path) = doc.source.os_path() else {
+        return Err(not_found(file_id, "export_path_bytes is not base64".into()));
     };
     let Ok(canonical) = tokio::fs::canonicalize(&path).await else {
         return Err(not_found(file_id, "gone from disk (stale)".into()));

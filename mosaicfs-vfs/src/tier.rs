@@ -6,7 +6,6 @@
 //! pool and is tested with plain directories.
 
 use crate::error::VfsError;
-use base64::Engine;
 use mosaicfs_common::documents::{FileDoc, NetworkMount};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -151,17 +150,13 @@ fn same_version(file: &FileDoc, md: &std::fs::Metadata) -> Result<(), String> {
     }
 }
 
-/// The exact path bytes of a file document: `export_path_bytes` decoded when
-/// present (non-UTF-8 names), else `export_path`.
+/// The exact path bytes of a file document ([`FileSource::path_bytes`]).
+///
+/// [`FileSource::path_bytes`]: mosaicfs_common::documents::FileSource::path_bytes
 pub fn export_path_bytes(file: &FileDoc) -> Result<Vec<u8>, VfsError> {
-    match &file.source.export_path_bytes {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|_| {
-                VfsError::Io(format!("file {}: export_path_bytes is not base64", file.id))
-            }),
-        None => Ok(file.source.export_path.as_bytes().to_vec()),
-    }
+    file.source
+        .path_bytes()
+        .map_err(|_| VfsError::Io(format!("file {}: export_path_bytes is not base64", file.id)))
 }
 
 /// The export path as an OS path.
@@ -255,6 +250,7 @@ pub fn select_tier(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use serde_json::json;
 
     fn doc(node: &str, path: &Path) -> FileDoc {

@@ -627,13 +627,11 @@ async fn flush(
 }
 
 /// The index key of a stored document: its exact path bytes.
+/// (Undecodable stored bytes fall back to the lossy `export_path`.)
 pub(crate) fn path_key_of_doc(file: &FileDoc) -> Vec<u8> {
-    if let Some(b64) = &file.source.export_path_bytes
-        && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64)
-    {
-        return bytes;
-    }
-    file.source.export_path.as_bytes().to_vec()
+    file.source
+        .path_bytes()
+        .unwrap_or_else(|_| file.source.export_path.as_bytes().to_vec())
 }
 
 /// Describes a path found on disk.

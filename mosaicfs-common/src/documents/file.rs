@@ -77,6 +77,25 @@ pub struct FileSource {
     pub extra: Extra,
 }
 
+impl FileSource {
+    /// The exact path bytes: `export_path_bytes` decoded when present
+    /// (non-UTF-8 names), else `export_path`. `Err` when the stored bytes
+    /// are not base64.
+    pub fn path_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        use base64::Engine;
+        match &self.export_path_bytes {
+            Some(b64) => base64::engine::general_purpose::STANDARD.decode(b64),
+            None => Ok(self.export_path.as_bytes().to_vec()),
+        }
+    }
+
+    /// [`FileSource::path_bytes`] as an OS path.
+    pub fn os_path(&self) -> Result<std::path::PathBuf, base64::DecodeError> {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(std::ffi::OsStr::from_bytes(&self.path_bytes()?).into())
+    }
+}
+
 /// Whether a file still exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,4 +118,30 @@ pub struct MigratedFrom {
     /// Fields this version does not know.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(path: &str, bytes: Option<&str>) -> FileSource {
+        FileSource {
+            node_id: "n".into(),
+            export_path: path.into(),
+            export_parent: "/".into(),
+            export_path_bytes: bytes.map(str::to_string),
+            extra: Extra::default(),
+        }
+    }
+
+    #[test]
+    fn path_bytes_prefer_the_exact_bytes_and_refuse_bad_base64() {
+        use std::os::unix::ffi::OsStrExt;
+        assert_eq!(source("/a b", None).path_bytes().unwrap(), b"/a b");
+        // "/x\xff" in base64; the lossy path differs.
+        let s = source("/x\u{fffd}", Some("L3j/"));
+        assert_eq!(s.path_bytes().unwrap(), b"/x\xff");
+        assert_eq!(s.os_path().unwrap().as_os_str().as_bytes(), b"/x\xff");
+        assert!(source("/x", Some("not base64!")).path_bytes().is_err());
+    }
 }

@@ -19,7 +19,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use mosaicfs_common::documents::{
@@ -501,14 +500,9 @@ async fn file_content(
 
 /// The OS path of a file: the exact bytes when the document has them.
 fn os_path(source: &FileSource) -> ApiResult<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    match &source.export_path_bytes {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map(|b| std::ffi::OsStr::from_bytes(&b).into())
-            .map_err(|e| ApiError::internal(format!("export_path_bytes is not base64: {e}"))),
-        None => Ok(source.export_path.clone().into()),
-    }
+    source
+        .os_path()
+        .map_err(|e| ApiError::internal(format!("export_path_bytes is not base64: {e}")))
 }
 
 /// Refuses a path that does not lie, once canonicalized, under one of the
