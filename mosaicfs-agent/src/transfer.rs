@@ -309,7 +309,7 @@ async fn authorize_and_open(
     uri: &Uri,
     headers: &HeaderMap,
     file_id: &str,
-) -> Result<(FileDoc, tokio::fs::File), Response> {
+) -> Result<(FileDoc, std::fs::File), Response> {
     if let Err((check, message)) = verify(svc, uri, headers, file_id) {
         return Err(unauthorized(check, message));
     }
@@ -359,10 +359,7 @@ async fn transfer(
         RangeRequest::Partial { start, end } => {
             let len = end - start + 1;
             let body = Body::new(http_body_util::StreamBody::new(frames(
-                f.into_std().await,
-                start,
-                len,
-                false,
+                f, start, len, false,
             )));
             let mut resp = (StatusCode::PARTIAL_CONTENT, body).into_response();
             let h = resp.headers_mut();
@@ -380,12 +377,7 @@ async fn transfer(
         RangeRequest::Full => {
             // No Content-Length: the body is chunked, which is what carries
             // the trailer.
-            let body = Body::new(http_body_util::StreamBody::new(frames(
-                f.into_std().await,
-                0,
-                size,
-                true,
-            )));
+            let body = Body::new(http_body_util::StreamBody::new(frames(f, 0, size, true)));
             let mut resp = (StatusCode::OK, body).into_response();
             let h = resp.headers_mut();
             h.insert(header::TRAILER, HeaderValue::from_static("digest"));
@@ -494,19 +486,24 @@ async fn check(svc: &TransferService, file_id: &str) -> Result<Checked, Response
 
 /// Opens the checked file if it is still the version its document
 /// describes (regular file, same size and mtime); `Err` says why not.
-async fn open_current(c: &Checked) -> Result<tokio::fs::File, &'static str> {
-    let f = tokio::fs::File::open(&c.path)
-        .await
-        .map_err(|_| "cannot be opened (stale)")?;
-    let md = f.metadata().await.map_err(|_| "cannot be read (stale)")?;
-    let mtime = md
-        .modified()
-        .ok()
-        .map(mosaicfs_common::time::from_system_time);
-    if !md.is_file() || md.len() != c.doc.size || mtime != Some(c.doc.mtime) {
-        return Err("changed on disk since it was indexed (stale)");
-    }
-    Ok(f)
+async fn open_current(c: &Checked) -> Result<std::fs::File, &'static str> {
+    // Open and stat in one blocking step (this runs for every range
+    // request of a streaming reader).
+    let (path, size, want) = (c.path.clone(), c.doc.size, c.doc.mtime);
+    tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&path).map_err(|_| "cannot be opened (stale)")?;
+        let md = f.metadata().map_err(|_| "cannot be read (stale)")?;
+        let mtime = md
+            .modified()
+            .ok()
+            .map(mosaicfs_common::time::from_system_time);
+        if !md.is_file() || md.len() != size || mtime != Some(want) {
+            return Err("changed on disk since it was indexed (stale)");
+        }
+        Ok(f)
+    })
+    .await
+    .unwrap_or(Err("cannot be opened (stale)"))
 }
 
 fn hv(s: &str) -> HeaderValue {

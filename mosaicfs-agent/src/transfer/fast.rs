@@ -203,7 +203,6 @@ async fn answer(stream: TcpStream, head: &Head, svc: &TransferService) -> Fast {
         return Fast::NotHere(stream);
     };
     let close = head.wants_close();
-    let file = file.into_std().await;
     let Ok(sock) = stream.into_std() else {
         return Fast::Cut;
     };
@@ -231,6 +230,12 @@ async fn answer(stream: TcpStream, head: &Head, svc: &TransferService) -> Fast {
     }
 }
 
+/// Now as an HTTP date. RFC 9110 §6.6.1: an origin server with a clock
+/// sends `Date`.
+fn http_date() -> impl std::fmt::Display {
+    chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT")
+}
+
 /// Writes a small answer built by the router's helpers (an error: its JSON
 /// body is read whole, at most 64 KiB).
 async fn write_response(
@@ -243,7 +248,7 @@ async fn write_response(
     let body = axum::body::to_bytes(body, 64 << 10)
         .await
         .map_err(std::io::Error::other)?;
-    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
+    let date = http_date();
     let mut head = format!(
         "HTTP/1.1 {} {}\r\ndate: {date}\r\ncontent-length: {}\r\n",
         parts.status.as_u16(),
@@ -281,8 +286,7 @@ fn send_range(
     sock.set_nonblocking(false)?;
     sock.set_write_timeout(Some(IDLE))?;
     let len = end - start + 1;
-    // RFC 9110 §6.6.1: an origin server with a clock sends Date.
-    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
+    let date = http_date();
     let mut head = format!(
         "HTTP/1.1 206 Partial Content\r\ndate: {date}\r\ncontent-range: bytes {start}-{end}/{size}\r\ncontent-length: {len}\r\ncontent-type: application/octet-stream\r\n"
     );
