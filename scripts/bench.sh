@@ -220,6 +220,29 @@ pair() {
 # GNU grep stops at the first match when its output is /dev/null: print them.
 grep_pipe() { grep -F -- "$1" "$2" | cat >/dev/null; }
 
+# agent_toml_rest WATCH STATE NODE DB: the agent.toml lines after the
+# credential: one watch path, the state directory, the node id, the agent's
+# database DB and replication to `control`, all on the bench CouchDB.
+agent_toml_rest() {
+    cat <<EOF
+watch_paths = ["$1"]
+state_dir = "$2"
+node_id = "$3"
+
+[couchdb]
+url = "$COUCH_URL"
+database = "$4"
+username = "$COUCH_USER"
+password = "$COUCH_PW"
+
+[replication]
+url = "$COUCH_URL"
+database = "control"
+username = "$COUCH_USER"
+password = "$COUCH_PW"
+EOF
+}
+
 SRC="$WORK/src"
 NODE=bench-node
 AGENT_CONFIG="$WORK/agent.toml"
@@ -230,26 +253,11 @@ bench_local() {
     log "generating $FILES files..."
     "$BIN/mosaicfs-bench-util" tree --dir "$SRC/tree" --files "$TREE" --seed 7 >&2
     "$BIN/mosaicfs-bench-util" tree --dir "$SRC/small" --files "$SMALL" --max-bytes 4096 --seed 9 >&2
-    cat >"$AGENT_CONFIG" <<EOF
-control_plane_url = "https://localhost:8443"
-access_key_id = "MOSAICFS_00000000000000AD"
-secret_key = "bench-secret"
-watch_paths = ["$SRC"]
-state_dir = "$WORK/state"
-node_id = "$NODE"
-
-[couchdb]
-url = "$COUCH_URL"
-database = "agent"
-username = "$COUCH_USER"
-password = "$COUCH_PW"
-
-[replication]
-url = "$COUCH_URL"
-database = "control"
-username = "$COUCH_USER"
-password = "$COUCH_PW"
-EOF
+    {
+        printf '%s\n' 'control_plane_url = "https://localhost:8443"' \
+            'access_key_id = "MOSAICFS_00000000000000AD"' 'secret_key = "bench-secret"'
+        agent_toml_rest "$SRC" "$WORK/state" "$NODE" agent
+    } >"$AGENT_CONFIG"
 
     # (1) anchor: raw ingest of prebuilt documents, batches of 200, 1 in flight.
     log "raw _bulk_docs ingest of $FILES prebuilt documents..."
@@ -581,30 +589,12 @@ bench_remote() {
     # own database (and pushing to the control plane's).
     local tport
     tport="$(free_port)"
-    cat >"$WORK/owner.toml" <<EOF
-control_plane_url = "https://127.0.0.1:$sport"
-control_plane_fingerprint = "$fp"
-access_key_id = "$RKEY"
-secret_key = "$RSECRET"
-watch_paths = ["$RSRC"]
-state_dir = "$WORK/owner-state"
-node_id = "$OWNER"
-
-[couchdb]
-url = "$COUCH_URL"
-database = "owner"
-username = "$COUCH_USER"
-password = "$COUCH_PW"
-
-[replication]
-url = "$COUCH_URL"
-database = "control"
-username = "$COUCH_USER"
-password = "$COUCH_PW"
-
-[transfer]
-listen = "127.0.0.1:$tport"
-EOF
+    {
+        printf '%s\n' "control_plane_url = \"https://127.0.0.1:$sport\"" \
+            "control_plane_fingerprint = \"$fp\"" "access_key_id = \"$RKEY\"" "secret_key = \"$RSECRET\""
+        agent_toml_rest "$RSRC" "$WORK/owner-state" "$OWNER" owner
+        printf '\n[transfer]\nlisten = "127.0.0.1:%s"\n' "$tport"
+    } >"$WORK/owner.toml"
     # The reader shares the credential (one key signs both nodes' requests;
     # the owner still checks a token per file).
     sed -e "s#^watch_paths = .*#watch_paths = [\"$WORK/reader-watch\"]#" \
