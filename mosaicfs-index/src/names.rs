@@ -558,7 +558,6 @@ mod tests {
     /// SQLite alone does: shapes, cursors, node filter, deleted rows.
     #[test]
     fn queries_through_the_table_equal_sqlite_after_updates_and_deletes() {
-        use crate::store::ChangeIn;
         use serde_json::{Value, json};
         let dir = tempfile::tempdir().unwrap();
         let mut conn = store::open(&dir.path().join("index.db"), "test").unwrap();
@@ -595,16 +594,8 @@ mod tests {
                         (id, d)
                     })
                     .collect();
-                let changes: Vec<ChangeIn<'_>> = docs
-                    .iter()
-                    .map(|(id, d)| ChangeIn {
-                        id,
-                        deleted: d.is_none(),
-                        doc: d.as_ref(),
-                    })
-                    .collect();
                 seq += 1;
-                store::apply_page(&mut conn, &changes, &json!(seq)).unwrap();
+                store::tests::apply(&mut conn, &docs, seq);
                 table
                     .refresh(&conn, docs.iter().map(|(id, _)| id.as_str()))
                     .unwrap();

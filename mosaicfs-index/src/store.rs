@@ -890,7 +890,7 @@ pub fn count(conn: &Connection) -> Result<u64, IndexError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
     use std::collections::BTreeSet;
@@ -905,11 +905,16 @@ mod tests {
         })
     }
 
-    fn apply(conn: &mut Connection, docs: &[(&str, Option<Value>)], seq: u64) -> ApplyStats {
+    /// Applies `docs` (`None`: deleted) as one `_changes` page at `seq`.
+    pub(crate) fn apply<S: AsRef<str>>(
+        conn: &mut Connection,
+        docs: &[(S, Option<Value>)],
+        seq: u64,
+    ) -> ApplyStats {
         let changes: Vec<ChangeIn<'_>> = docs
             .iter()
             .map(|(id, d)| ChangeIn {
-                id,
+                id: id.as_ref(),
                 deleted: d.is_none(),
                 doc: d.as_ref(),
             })
