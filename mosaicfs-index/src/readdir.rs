@@ -95,17 +95,25 @@ pub struct Listing {
     pub fingerprint: u64,
 }
 
-/// The [`Listing::fingerprint`] of `entries`.
-pub fn fingerprint(entries: &[Entry]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
+/// The [`Listing::fingerprint`] of `entries`: the first 8 bytes of a
+/// SHA-256 over each entry's kind, name and inode. (A fixed algorithm: the
+/// value is a user-visible directory mtime and must not change with the
+/// toolchain.)
+fn fingerprint(entries: &[Entry]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
     for e in entries {
-        match e {
-            Entry::File { name, inode, .. } => (0u8, name, inode).hash(&mut h),
-            Entry::Directory { name, inode, .. } => (1u8, name, inode).hash(&mut h),
-        }
+        let (kind, name, inode) = match e {
+            Entry::File { name, inode, .. } => (0u8, name, inode),
+            Entry::Directory { name, inode, .. } => (1u8, name, inode),
+        };
+        h.update([kind]);
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update(inode.to_le_bytes());
     }
-    h.finish()
+    let d = h.finalize();
+    u64::from_le_bytes(d[..8].try_into().unwrap_or_default())
 }
 
 /// The label cache as the evaluator's facts. Annotations are not indexed

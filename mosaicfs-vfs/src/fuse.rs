@@ -142,11 +142,9 @@ struct OpenFile {
 
 /// A directory as READDIR serves it: offsets index into the current listing
 /// (0 is `.`, 1 is `..`, then the listing's entries).
-#[derive(Clone)]
-pub struct DirView {
+pub(crate) struct DirView {
     ino: u64,
     parent: u64,
-    mtime: SystemTime,
     listing: Arc<Listing>,
 }
 
@@ -154,6 +152,19 @@ impl DirView {
     /// Number of entries, `.` and `..` included.
     fn len(&self) -> usize {
         self.listing.entries.len() + 2
+    }
+
+    /// The directory's mtime (see [`listing_mtime`]).
+    fn mtime(&self) -> SystemTime {
+        listing_mtime(&self.listing)
+    }
+
+    /// The listing entries among READDIR offsets `from..to` (`.` and `..`
+    /// excluded).
+    fn entries(&self, from: usize, to: usize) -> &[Entry] {
+        let n = self.listing.entries.len();
+        let (a, b) = (from.saturating_sub(2).min(n), to.saturating_sub(2).min(n));
+        &self.listing.entries[a..b.max(a)]
     }
 }
 
@@ -618,7 +629,7 @@ impl Core {
 
     /// Directory `ino` as READDIR serves it, from memory when its listing
     /// and its parent's are cached (`None`: ask [`Core::dir_view_blocking`]).
-    pub fn dir_view_cached(&self, ino: u64) -> Option<Result<DirView, Errno>> {
+    pub(crate) fn dir_view_cached(&self, ino: u64) -> Option<Result<DirView, Errno>> {
         let path = match self.known_dir_path(ino)? {
             Ok(p) => p,
             Err(e) => return Some(Err(e)),
@@ -630,7 +641,7 @@ impl Core {
 
     /// [`Core::dir_view_cached`] on a blocking thread, evaluating what is
     /// not cached.
-    pub fn dir_view_blocking(&self, rt: &Handle, ino: u64) -> Result<DirView, Errno> {
+    pub(crate) fn dir_view_blocking(&self, rt: &Handle, ino: u64) -> Result<DirView, Errno> {
         let path = self.dir_path_blocking(rt, ino)?;
         let l = self.listing_blocking(rt, &path)?;
         let parent = self.dir_inode_blocking(rt, parent_path(&path));
@@ -639,11 +650,9 @@ impl Core {
 
     fn dir_view(&self, ino: u64, parent: u64, l: Arc<Listing>) -> DirView {
         self.counts.readdirs.fetch_add(1, Ordering::Relaxed);
-        lock(&self.nodes).extend(l.entries.iter().map(node_of));
         DirView {
             ino,
             parent,
-            mtime: listing_mtime(&l),
             listing: l,
         }
     }
@@ -665,28 +674,40 @@ impl Core {
                     Entry::File { inode, .. } => (*inode, FileType::RegularFile),
                     Entry::Directory { inode, .. } => (*inode, FileType::Directory),
                 };
-                let attr = plus.then(|| self.entry_attr_cached(e, d.mtime));
+                let attr = plus.then(|| self.entry_attr_cached(e, d.mtime()));
                 (ino, kind, e.name(), attr)
             }
         }
     }
 
+    /// Remembers what the entries at READDIR offsets `from..to` name: the
+    /// kernel may now ask for those inodes. (Only the entries a reply
+    /// carried: a large directory comes in many requests.)
+    fn remember_sent(&self, d: &DirView, from: usize, to: usize) {
+        lock(&self.nodes).extend(d.entries(from, to).iter().map(node_of));
+    }
+
     /// Fills a READDIR reply from `offset`.
     fn fill_readdir(&self, d: &DirView, offset: u64, mut reply: ReplyDirectory) {
+        let mut end = offset as usize;
         for i in (offset as usize)..d.len() {
             let (ino, kind, name, _) = self.dir_entry(d, i, false);
             if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
                 break;
             }
+            end = i + 1;
         }
+        self.remember_sent(d, offset as usize, end);
         reply.ok();
     }
 
     /// Fills a READDIRPLUS reply from `offset`.
     fn fill_readdirplus(&self, d: &DirView, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let mtime = d.mtime();
+        let mut end = offset as usize;
         for i in (offset as usize)..d.len() {
             let (ino, _, name, attr) = self.dir_entry(d, i, true);
-            let (attr, ttl) = attr.unwrap_or_else(|| (self.dir_attr(ino, d.mtime), ENTRY_TTL));
+            let (attr, ttl) = attr.unwrap_or_else(|| (self.dir_attr(ino, mtime), ENTRY_TTL));
             if reply.add(
                 INodeNo(ino),
                 (i + 1) as u64,
@@ -697,7 +718,9 @@ impl Core {
             ) {
                 break;
             }
+            end = i + 1;
         }
+        self.remember_sent(d, offset as usize, end);
         reply.ok();
     }
 
@@ -957,17 +980,13 @@ impl Core {
 
     /// `read`.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<bytes::Bytes, Errno> {
-        self.counts.reads.fetch_add(1, Ordering::Relaxed);
         let h = match lock(&self.files).get(&fh) {
             Some(f) => f.handle.clone(),
             None => return Err(Errno::EBADF),
         };
         // A passthrough open is read by the kernel; it never asks us.
         let h = h.ok_or(Errno::EIO)?;
-        self.vfs
-            .read_handle(&h, offset, size as usize)
-            .await
-            .map_err(|e| errno_of(&e))
+        self.read_from(&h, offset, size).await
     }
 
     /// `release`: drops the handle (and the cache pin, and the backing file

@@ -931,12 +931,23 @@ async fn document_changes_show_through_the_mount_within_the_cache_window() {
     let tree = m.path("/tree");
     // Everything cached: listing (in the kernel too), entries, attributes,
     // pages.
-    let (c, l, t) = (changing.clone(), leaving.clone(), tree.clone());
+    let (c, l, t, core) = (
+        changing.clone(),
+        leaving.clone(),
+        tree.clone(),
+        m.core.clone(),
+    );
     blocking(move || {
         assert_eq!(names(&t), ["changing", "leaving"]);
         assert_eq!(std::fs::read(&c).unwrap(), bytes(1000, 1));
         assert_eq!(std::fs::metadata(&l).unwrap().len(), 10);
+        let readdirs = core.counts().readdirs();
         assert_eq!(names(&t), ["changing", "leaving"]);
+        assert_eq!(
+            core.counts().readdirs(),
+            readdirs,
+            "the second listing came from the kernel's cache"
+        );
     })
     .await;
     std::fs::write(f.watch.join("changing"), bytes(3000, 3)).unwrap();
@@ -1077,6 +1088,17 @@ async fn the_open_cache_is_bounded() {
             "{len} cached opens with a capacity of 6"
         );
     }
+    // The newest open stays cached, the oldest was dropped.
+    let hits = |name: &str| {
+        let (p, core) = (tree.join(name), m.core.clone());
+        async move {
+            let before = core.counts().open_hits();
+            blocking(move || std::fs::read(p).unwrap()).await;
+            core.counts().open_hits() - before
+        }
+    };
+    assert_eq!(hits(&format!("f{:02}", n - 1)).await, 1, "the newest open");
+    assert_eq!(hits("f00").await, 0, "the oldest open was evicted");
     m.unmount().await;
 }
 
