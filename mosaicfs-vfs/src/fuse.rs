@@ -132,8 +132,9 @@ enum Node {
 }
 
 struct OpenFile {
-    /// What reads are served from (`None` for passthrough opens: the kernel
-    /// reads the backing file itself).
+    /// What reads are served from: `None` for passthrough opens of local
+    /// files (the kernel reads the backing file itself); a passthrough open
+    /// of a complete cached remote copy keeps it for the cache pin.
     handle: Option<Arc<VfsHandle>>,
     /// Keeps the kernel's backing file registered until release (an open
     /// reply naming it is processed after we sent it).
@@ -209,7 +210,16 @@ impl OpenCache {
         }
     }
 
-    fn insert(&mut self, ino: u64, mut e: OpenCacheEntry, capacity: usize) {
+    /// Caches `open` of `ino` as the version `doc` describes, seen at
+    /// `generation`; past `capacity` the older half goes.
+    fn insert(
+        &mut self,
+        ino: u64,
+        doc: &FileDoc,
+        generation: u64,
+        open: CachedOpen,
+        capacity: usize,
+    ) {
         if self.entries.len() >= capacity.max(2) && !self.entries.contains_key(&ino) {
             // Drop the older half (rare: a sort of the insertion ticks).
             let mut ticks: Vec<u64> = self.entries.values().map(|e| e.tick).collect();
@@ -218,8 +228,31 @@ impl OpenCache {
             self.entries.retain(|_, e| e.tick > cut);
         }
         self.tick += 1;
-        e.tick = self.tick;
+        let e = OpenCacheEntry {
+            size: doc.size,
+            mtime: doc.mtime,
+            generation,
+            tick: self.tick,
+            open,
+        };
         self.entries.insert(ino, e);
+    }
+
+    /// The cached open of `ino` if it is of the version `doc` describes
+    /// (then valid at `generation` too); a cached open of another version
+    /// is dropped.
+    fn revalidate(&mut self, ino: u64, doc: &FileDoc, generation: u64) -> Option<CachedOpen> {
+        match self.entries.get_mut(&ino) {
+            Some(e) if e.size == doc.size && e.mtime == doc.mtime => {
+                e.generation = e.generation.max(generation);
+                Some(e.open.clone())
+            }
+            Some(_) => {
+                self.entries.remove(&ino);
+                None
+            }
+            None => None,
+        }
     }
 }
 
@@ -736,35 +769,31 @@ impl Core {
     /// A new handle over a cached open.
     fn reuse_open(&self, open: &CachedOpen) -> Opened {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        match open {
-            CachedOpen::Passthrough(b) => {
-                lock(&self.files).insert(
-                    fh,
-                    OpenFile {
-                        handle: None,
-                        _backing: Some(b.clone()),
-                    },
-                );
+        let (file, opened) = match open {
+            CachedOpen::Passthrough(b) => (
+                OpenFile {
+                    handle: None,
+                    _backing: Some(b.clone()),
+                },
                 Opened::Passthrough {
                     fh,
                     backing: b.clone(),
-                }
-            }
-            CachedOpen::Plain(h) => {
-                lock(&self.files).insert(
-                    fh,
-                    OpenFile {
-                        handle: Some(h.clone()),
-                        _backing: None,
-                    },
-                );
-                // Cached only while the document is the one last opened.
+                },
+            ),
+            // Cached only while the document is the one last opened.
+            CachedOpen::Plain(h) => (
+                OpenFile {
+                    handle: Some(h.clone()),
+                    _backing: None,
+                },
                 Opened::Plain {
                     fh,
                     keep_cache: true,
-                }
-            }
-        }
+                },
+            ),
+        };
+        lock(&self.files).insert(fh, file);
+        opened
     }
 
     /// `open` answered from the open cache, in the callback: the file was
@@ -809,45 +838,14 @@ impl Core {
     ) -> Result<Opened, Errno> {
         self.counts.opens.fetch_add(1, Ordering::Relaxed);
         Self::check_open_flags(flags)?;
-        let id = match self.node_blocking(rt, ino)? {
-            Node::File(id) => id,
-            Node::Dir(_) => return Err(Errno::EISDIR),
-        };
-        // Read before the document: a change after it bumps the generation
-        // and so invalidates what is cached here.
-        let generation = self.index.files_generation();
-        let doc = self.active_file_blocking(&id)?;
-        let reused = {
-            let mut cache = lock(&self.open_cache);
-            match cache.entries.get_mut(&ino) {
-                Some(e) if e.size == doc.size && e.mtime == doc.mtime => {
-                    e.generation = e.generation.max(generation);
-                    Some(e.open.clone())
-                }
-                Some(_) => {
-                    cache.entries.remove(&ino);
-                    None
-                }
-                None => None,
-            }
-        };
+        let (doc, generation) = self.file_blocking(rt, ino)?;
+        let reused = lock(&self.open_cache).revalidate(ino, &doc, generation);
         if let Some(open) = reused {
             return Ok(self.reuse_open(&open));
         }
-        let handle = match self.vfs.open_local_blocking(&doc) {
-            Some(h) => h,
-            None => rt.block_on(self.vfs.open(&doc)),
-        }
-        .map_err(|e| errno_of(&e))?;
+        let handle = self.open_doc_blocking(rt, &doc)?;
         // Tiers 1–3 (no cache entry pinned): cacheable.
         let local = handle.cache_key().is_none();
-        let entry = |open: CachedOpen| OpenCacheEntry {
-            size: doc.size,
-            mtime: doc.mtime,
-            generation,
-            tick: 0,
-            open,
-        };
         // Local files (Tiers 1–3) and complete cached copies of remote files
         // come with an open file: the kernel reads those directly.
         if self.passthrough.load(Ordering::Relaxed)
@@ -870,7 +868,9 @@ impl Core {
                     if local {
                         lock(&self.open_cache).insert(
                             ino,
-                            entry(CachedOpen::Passthrough(id.clone())),
+                            &doc,
+                            generation,
+                            CachedOpen::Passthrough(id.clone()),
                             self.cfg.open_cache_capacity,
                         );
                     }
@@ -890,7 +890,9 @@ impl Core {
         if local {
             lock(&self.open_cache).insert(
                 ino,
-                entry(CachedOpen::Plain(handle.clone())),
+                &doc,
+                generation,
+                CachedOpen::Plain(handle.clone()),
                 self.plain_capacity,
             );
         }
@@ -925,43 +927,43 @@ impl Core {
     /// and caches the handle (any tier; a remote file's cache pin is held
     /// while cached).
     pub fn inode_handle_blocking(&self, rt: &Handle, ino: u64) -> Result<Arc<VfsHandle>, Errno> {
+        let (doc, generation) = self.file_blocking(rt, ino)?;
+        // (No passthrough entries in this mode: passthrough is off.)
+        let reused = lock(&self.open_cache).revalidate(ino, &doc, generation);
+        if let Some(CachedOpen::Plain(h)) = reused {
+            return Ok(h);
+        }
+        let h = Arc::new(self.open_doc_blocking(rt, &doc)?);
+        lock(&self.open_cache).insert(
+            ino,
+            &doc,
+            generation,
+            CachedOpen::Plain(h.clone()),
+            self.plain_capacity,
+        );
+        Ok(h)
+    }
+
+    /// The active document of file `ino` and the index's files generation
+    /// read just before it (a change after that read bumps the generation
+    /// and so invalidates what is cached with it). Blocking thread.
+    fn file_blocking(&self, rt: &Handle, ino: u64) -> Result<(FileDoc, u64), Errno> {
         let id = match self.node_blocking(rt, ino)? {
             Node::File(id) => id,
             Node::Dir(_) => return Err(Errno::EISDIR),
         };
         let generation = self.index.files_generation();
-        let doc = self.active_file_blocking(&id)?;
-        {
-            let mut cache = lock(&self.open_cache);
-            match cache.entries.get_mut(&ino) {
-                Some(e) if e.size == doc.size && e.mtime == doc.mtime => {
-                    if let CachedOpen::Plain(h) = &e.open {
-                        e.generation = e.generation.max(generation);
-                        return Ok(h.clone());
-                    }
-                }
-                _ => {}
-            }
-            cache.entries.remove(&ino);
-        }
-        let handle = match self.vfs.open_local_blocking(&doc) {
+        Ok((self.active_file_blocking(&id)?, generation))
+    }
+
+    /// Opens `doc`: in this step for a file of this node, else on the
+    /// runtime `rt` (blocking thread).
+    fn open_doc_blocking(&self, rt: &Handle, doc: &FileDoc) -> Result<VfsHandle, Errno> {
+        match self.vfs.open_local_blocking(doc) {
             Some(h) => h,
-            None => rt.block_on(self.vfs.open(&doc)),
+            None => rt.block_on(self.vfs.open(doc)),
         }
-        .map_err(|e| errno_of(&e))?;
-        let h = Arc::new(handle);
-        lock(&self.open_cache).insert(
-            ino,
-            OpenCacheEntry {
-                size: doc.size,
-                mtime: doc.mtime,
-                generation,
-                tick: 0,
-                open: CachedOpen::Plain(h.clone()),
-            },
-            self.plain_capacity,
-        );
-        Ok(h)
+        .map_err(|e| errno_of(&e))
     }
 
     /// Reads from handle `h`.
