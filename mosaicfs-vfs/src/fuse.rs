@@ -535,6 +535,20 @@ impl Core {
     /// that listing is cached; otherwise `fallback` stands in with a TTL of
     /// 0, so the kernel asks (LOOKUP or GETATTR) before it relies on it.
     fn entry_attr_cached(&self, e: &Entry, fallback: SystemTime) -> (FileAttr, Duration) {
+        self.entry_attr_with(e, fallback, |p| {
+            readdir::cached(&self.index, &self.listings, p)
+        })
+    }
+
+    /// The attributes of listing entry `e` and their TTL. A subdirectory
+    /// carries its own listing's mtime, as `listing` finds it; when that is
+    /// unknown, `fallback` with TTL 0 (the kernel asks again).
+    fn entry_attr_with(
+        &self,
+        e: &Entry,
+        fallback: SystemTime,
+        listing: impl FnOnce(&str) -> Option<Arc<Listing>>,
+    ) -> (FileAttr, Duration) {
         match e {
             Entry::File {
                 inode, size, mtime, ..
@@ -543,7 +557,7 @@ impl Core {
                 inode,
                 virtual_path,
                 ..
-            } => match readdir::cached(&self.index, &self.listings, virtual_path) {
+            } => match listing(virtual_path) {
                 Some(l) => (self.dir_attr(*inode, listing_mtime(&l)), ENTRY_TTL),
                 None => (self.dir_attr(*inode, fallback), Duration::ZERO),
             },
@@ -604,16 +618,7 @@ impl Core {
         let e = find_entry(&l, name)?;
         let (ino, node) = node_of(e);
         self.remember(ino, node);
-        Ok(match e {
-            Entry::File { .. } => self.entry_attr_cached(e, listing_mtime(&l)),
-            // A subdirectory's attributes carry its own listing's mtime.
-            Entry::Directory { virtual_path, .. } => {
-                match self.listing_blocking(rt, virtual_path) {
-                    Ok(sub) => (self.dir_attr(ino, listing_mtime(&sub)), ENTRY_TTL),
-                    Err(_) => (self.dir_attr(ino, listing_mtime(&l)), Duration::ZERO),
-                }
-            }
-        })
+        Ok(self.entry_attr_with(e, listing_mtime(&l), |p| self.listing_blocking(rt, p).ok()))
     }
 
     /// `getattr` (blocking thread).
