@@ -40,6 +40,8 @@ pub struct MountOptions {
     pub allow_other: bool,
     /// See [`FuseConfig::kernel_opens`] (experiment).
     pub kernel_opens: bool,
+    /// See [`FuseConfig::linger`].
+    pub linger: Duration,
 }
 
 /// Why the daemon stopped with an error.
@@ -156,14 +158,20 @@ pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), 
     fuse_cfg.passthrough = opts.passthrough;
     fuse_cfg.allow_other = opts.allow_other;
     fuse_cfg.kernel_opens = opts.kernel_opens;
+    fuse_cfg.linger = opts.linger;
     crate::fuse::raise_nofile_limit();
     let core = Arc::new(Core::new(index, vfs, fuse_cfg));
-    let mounted = crate::fuse::mount(core, &opts.mountpoint, tokio::runtime::Handle::current())
-        .map_err(|source| DaemonError::Mount {
-            what: "mount",
-            path: opts.mountpoint.clone(),
-            source,
-        })?;
+    let mounted_at = std::time::Instant::now();
+    let mounted = crate::fuse::mount(
+        core.clone(),
+        &opts.mountpoint,
+        tokio::runtime::Handle::current(),
+    )
+    .map_err(|source| DaemonError::Mount {
+        what: "mount",
+        path: opts.mountpoint.clone(),
+        source,
+    })?;
     tracing::info!(mountpoint = %opts.mountpoint.display(), node_id, "mounted");
     loop {
         tokio::select! {
@@ -175,6 +183,21 @@ pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), 
         }
     }
     let unmounted = tokio::task::spawn_blocking(move || mounted.unmount()).await;
+    let c = core.counts();
+    tracing::info!(
+        operation = "unmount",
+        node_id,
+        duration_ms = mounted_at.elapsed().as_millis() as u64,
+        lookups = c.lookups(),
+        getattrs = c.getattrs(),
+        opens = c.opens(),
+        open_hits = c.open_hits(),
+        readdirs = c.readdirs(),
+        reads = c.reads(),
+        lingers = c.lingers(),
+        linger_hits = c.linger_hits(),
+        "mount summary"
+    );
     stop_index.cancel();
     follower.join().await;
     match unmounted {

@@ -23,6 +23,11 @@
 //! generation, or else the document's size and mtime, is unchanged: a
 //! repeated open is answered in the callback without a query or syscall.
 //!
+//! After an answer given in the callback, the request thread polls
+//! `/dev/fuse` for a few microseconds before it sleeps in `read(2)`
+//! ([`FuseConfig::linger`], `fuse/linger.rs`): a tree walk's next request
+//! usually arrives meanwhile, and is read without a wake-up.
+//!
 //! Inodes (plan 4.3): 1 is the root; directory documents and files use
 //! their document's `inode`; synthesized directories
 //! `ids::synthesized_dir_inode(path)`. All come from documents or paths, so
@@ -57,6 +62,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use tokio::runtime::Handle;
 
+mod linger;
+use linger::Linger;
+
 /// How long the kernel keeps a name → inode answer: as long as the readdir
 /// cache keeps the listing it came from (the mount is read-only; a change
 /// shows at the latest when both run out).
@@ -73,6 +81,9 @@ pub const BLOCK_SIZE: u32 = 4096;
 pub const NAME_MAX: u32 = 255;
 /// Readahead asked of the kernel (it caps it at its own limit).
 pub const MAX_READAHEAD: u32 = 1 << 20;
+/// How long the request thread polls `/dev/fuse` for the next request after
+/// an answer given in the callback (see [`FuseConfig::linger`]).
+pub const LINGER: Duration = Duration::from_micros(20);
 
 /// Settings of the mount.
 #[derive(Debug, Clone)]
@@ -85,6 +96,12 @@ pub struct FuseConfig {
     /// opens files without asking (no OPEN, no RELEASE, page cache kept)
     /// and sends READs by inode. Disables passthrough for every file.
     pub kernel_opens: bool,
+    /// How long the request thread polls `/dev/fuse` for the next request
+    /// after an answer given in the callback, instead of going to sleep in
+    /// `read(2)` at once: a tree walk's next OPEN or RELEASE usually comes
+    /// within microseconds, and waking a sleeping request thread costs more
+    /// than the answer. Zero turns it off. See `fuse/linger.rs`.
+    pub linger: Duration,
     /// Most cached opens of local files (see [`OPEN_CACHE_CAPACITY`]; open
     /// handles are held to at most [`PLAIN_OPEN_CACHE_CAPACITY`]).
     pub open_cache_capacity: usize,
@@ -102,6 +119,7 @@ impl FuseConfig {
             passthrough: true,
             allow_other: false,
             kernel_opens: false,
+            linger: LINGER,
             open_cache_capacity: OPEN_CACHE_CAPACITY,
             uid,
             gid,
@@ -266,6 +284,8 @@ pub struct OpCounts {
     open_hits: AtomicU64,
     readdirs: AtomicU64,
     reads: AtomicU64,
+    lingers: AtomicU64,
+    linger_hits: AtomicU64,
 }
 
 impl OpCounts {
@@ -292,6 +312,16 @@ impl OpCounts {
     /// `READ` requests answered (passthrough reads never come here).
     pub fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
+    }
+    /// Times the request thread polled for the next request after an
+    /// answer given in the callback ([`FuseConfig::linger`]).
+    pub fn lingers(&self) -> u64 {
+        self.lingers.load(Ordering::Relaxed)
+    }
+    /// Lingers that saw the next request arrive (the request thread did not
+    /// sleep before reading it).
+    pub fn linger_hits(&self) -> u64 {
+        self.linger_hits.load(Ordering::Relaxed)
     }
 }
 
@@ -1086,12 +1116,20 @@ fn reply_open(reply: ReplyOpen, opened: Result<Opened, Errno>) {
 pub struct MosaicFs {
     core: Arc<Core>,
     rt: Handle,
+    linger: Arc<Linger>,
 }
 
 impl MosaicFs {
     /// A filesystem over `core`, running its work on `rt`.
     pub fn new(core: Arc<Core>, rt: Handle) -> MosaicFs {
-        MosaicFs { core, rt }
+        let linger = Arc::new(Linger::new(core.cfg.linger));
+        MosaicFs { core, rt, linger }
+    }
+
+    /// After an answer given in the callback: wait briefly for the next
+    /// request rather than sleep at once (see [`FuseConfig::linger`]).
+    fn answered(&self) {
+        self.linger.wait_for_next(&self.core.counts);
     }
 
     /// Runs `work` on the runtime, off the kernel's request loop.
@@ -1150,6 +1188,7 @@ impl Filesystem for MosaicFs {
                 Ok((attr, ttl)) => reply.entry(&ttl, &attr, Generation(0)),
                 Err(e) => reply.error(e),
             }
+            self.answered();
             return;
         }
         let name = name.to_owned();
@@ -1165,6 +1204,7 @@ impl Filesystem for MosaicFs {
                 Ok(attr) => reply.attr(&ATTR_TTL, &attr),
                 Err(e) => reply.error(e),
             }
+            self.answered();
             return;
         }
         self.blocking(move |c, rt| match c.getattr_blocking(rt, ino.0) {
@@ -1192,6 +1232,7 @@ impl Filesystem for MosaicFs {
                 Ok(d) => self.core.fill_readdir(&d, offset, reply),
                 Err(e) => reply.error(e),
             }
+            self.answered();
             return;
         }
         self.blocking(move |c, rt| match c.dir_view_blocking(rt, ino.0) {
@@ -1213,6 +1254,7 @@ impl Filesystem for MosaicFs {
                 Ok(d) => self.core.fill_readdirplus(&d, offset, reply),
                 Err(e) => reply.error(e),
             }
+            self.answered();
             return;
         }
         self.blocking(move |c, rt| match c.dir_view_blocking(rt, ino.0) {
@@ -1231,6 +1273,7 @@ impl Filesystem for MosaicFs {
         // A repeated open of an unchanged local file is answered here.
         if let Some(r) = self.core.open_cached(ino.0, flags) {
             reply_open(reply, r);
+            self.answered();
             return;
         }
         self.blocking(move |c, rt| {
@@ -1292,6 +1335,7 @@ impl Filesystem for MosaicFs {
     ) {
         self.core.release(fh.0);
         reply.ok();
+        self.answered();
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
@@ -1345,7 +1389,10 @@ pub fn mount(core: Arc<Core>, mountpoint: &Path, rt: Handle) -> std::io::Result<
         cfg.acl = fuser::SessionACL::All;
     }
     let fs = MosaicFs::new(core, rt);
-    let session = fuser::spawn_mount(fs, mountpoint, &cfg)?;
+    let linger = fs.linger.clone();
+    let session = fuser::Session::new(fs, mountpoint, &cfg)?;
+    linger.attach(&session)?;
+    let session = session.spawn()?;
     Ok(Mounted {
         session: Some(session),
     })

@@ -1102,6 +1102,66 @@ async fn the_open_cache_is_bounded() {
     m.unmount().await;
 }
 
+/// After an answer given in the callback the request thread polls for the
+/// next request (`FuseConfig::linger`): in a warm walk, the RELEASE and the
+/// next OPEN arrive while it polls; once the walk ends, its last poll runs
+/// out. With a zero linger it never polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_request_thread_lingers_for_the_next_request_of_a_walk() {
+    let f = local_fixture().await;
+    let n = 30usize;
+    for i in 0..n {
+        std::fs::write(f.watch.join(format!("f{i:02}")), bytes(i + 1, i as u64)).unwrap();
+    }
+    f.crawl_into_tree().await;
+    let walk = |tree: PathBuf| {
+        blocking(move || {
+            for i in 0..n {
+                let got = std::fs::read(tree.join(format!("f{i:02}"))).unwrap();
+                assert_eq!(got, bytes(i + 1, i as u64), "f{i:02}");
+            }
+        })
+    };
+    for linger in [Duration::from_millis(5), Duration::ZERO] {
+        let mut fc = FuseConfig::new();
+        fc.linger = linger;
+        let dir = f.tmp.path().join(format!("linger-{}", linger.as_micros()));
+        let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], &dir, fc).await;
+        let c = m.core.counts();
+        // Until every RELEASE was answered and its linger ran out.
+        let settle = || async {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while m.core.open_files() != 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        walk(m.path("/tree")).await;
+        settle().await;
+        // The second walk's opens are answered in the callback.
+        let (lingers, hits, open_hits) = (c.lingers(), c.linger_hits(), c.open_hits());
+        walk(m.path("/tree")).await;
+        settle().await;
+        assert_eq!(c.open_hits() - open_hits, n as u64, "opens from the cache");
+        let (lingers, hits) = (c.lingers() - lingers, c.linger_hits() - hits);
+        if linger.is_zero() {
+            assert_eq!(c.lingers(), 0, "a zero linger never polls");
+        } else {
+            // Each cached OPEN and each RELEASE lingers.
+            assert!(lingers >= 2 * n as u64, "{lingers} lingers for {n} files");
+            assert!(
+                hits >= n as u64,
+                "{hits} of {lingers} lingers saw the next request arrive"
+            );
+            assert!(
+                hits < lingers,
+                "the walk's last linger found no request ({hits} of {lingers} hit)"
+            );
+        }
+        m.unmount().await;
+    }
+}
+
 /// The `kernel_opens` experiment: OPEN answers ENOSYS once, then the kernel
 /// opens files itself and sends READs by inode (handle 0); every byte still
 /// equals the source, and a second read of the tree comes from the page
