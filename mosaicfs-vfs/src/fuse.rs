@@ -1323,6 +1323,20 @@ impl Filesystem for MosaicFs {
         });
     }
 
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        // Nothing to write back on a read-only mount. ENOSYS tells the
+        // kernel never to send FLUSH again (fuser's default logged a
+        // warning for it on every mount).
+        reply.error(Errno::ENOSYS);
+    }
+
     fn release(
         &self,
         _req: &Request,
