@@ -1059,16 +1059,23 @@ async fn a_second_walk_sends_no_readdir_and_opens_from_the_cache() {
     m.unmount().await;
 }
 
-/// The open cache holds at most its capacity (the older half goes), and
-/// files whose opens were dropped from it still read correctly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_open_cache_is_bounded() {
+/// A fixture of `n` files `f00`, `f01`, … in the watch path's top level
+/// (`f{i}` holds `bytes(i + 1, i)`), crawled into `/tree`.
+async fn flat_fixture(n: usize) -> Local {
     let f = local_fixture().await;
-    let n = 20usize;
     for i in 0..n {
         std::fs::write(f.watch.join(format!("f{i:02}")), bytes(i + 1, i as u64)).unwrap();
     }
     f.crawl_into_tree().await;
+    f
+}
+
+/// The open cache holds at most its capacity (the older half goes), and
+/// files whose opens were dropped from it still read correctly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_open_cache_is_bounded() {
+    let n = 20usize;
+    let f = flat_fixture(n).await;
     let mut fc = FuseConfig::new();
     fc.open_cache_capacity = 6;
     let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), fc).await;
@@ -1108,12 +1115,8 @@ async fn the_open_cache_is_bounded() {
 /// out. With a zero linger it never polls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_request_thread_lingers_for_the_next_request_of_a_walk() {
-    let f = local_fixture().await;
     let n = 30usize;
-    for i in 0..n {
-        std::fs::write(f.watch.join(format!("f{i:02}")), bytes(i + 1, i as u64)).unwrap();
-    }
-    f.crawl_into_tree().await;
+    let f = flat_fixture(n).await;
     let walk = |tree: PathBuf| {
         blocking(move || {
             for i in 0..n {
