@@ -11,6 +11,10 @@ use mosaicfs_common::rules::labels::LabelCache;
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The last epoch given to a loaded [`Derived`].
+static EPOCHS: AtomicU64 = AtomicU64::new(0);
 
 /// The label cache and the directory set.
 #[derive(Debug, Default)]
@@ -24,6 +28,9 @@ pub struct Derived {
     generation: u64,
     /// Bumped whenever a page with a file change is applied.
     files_generation: u64,
+    /// Unique per load in this process: both generations restart at 0 with
+    /// each load, so a generation means something only with its epoch.
+    epoch: u64,
 }
 
 impl Derived {
@@ -79,9 +86,18 @@ impl Derived {
         self.files_generation
     }
 
+    /// Tells this state from any other loaded in this process (see
+    /// [`Derived::generation`]: generations restart with each load).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// Builds the state from a stored index (at start, before following).
     pub(crate) fn load(conn: &Connection) -> Result<Derived, IndexError> {
-        let mut d = Derived::default();
+        let mut d = Derived {
+            epoch: EPOCHS.fetch_add(1, Ordering::Relaxed) + 1,
+            ..Derived::default()
+        };
         for dir in store::directories(conn)? {
             d.put_dir(dir);
         }

@@ -13,9 +13,13 @@
 //! the latest when the TTL runs out. Past the TTL an entry stays valid (up to
 //! [`QUIET_TTL`]) while no file document at all has changed since it was
 //! evaluated (the derived files generation): it is then exact, and a walk of
-//! a quiet tree that outlasts the TTL lists each directory once. It stores the evaluated [`Listing`]
-//! behind an `Arc`, so a hit costs a hash lookup and a reference count;
-//! rendering (JSON for the API, directory entries for FUSE) is the caller's.
+//! a quiet tree that outlasts the TTL lists each directory once. It stores
+//! the evaluated [`Listing`] behind an `Arc`, so a hit costs a hash lookup
+//! and a reference count; rendering (JSON for the API, directory entries
+//! for FUSE) is the caller's. A lookup first compares the entry's derived
+//! epoch and generation with the current ones: equal, the path resolves to
+//! the same documents and the entry is used without resolving the path
+//! again (the FUSE backend asks several times per request).
 
 use crate::{CandidateQuery, Derived, Index, IndexError};
 use mosaicfs_common::documents::{FileDoc, VirtualDirectoryDoc};
@@ -143,6 +147,8 @@ pub struct Resolved {
     pub generation: u64,
     /// The derived files generation seen.
     pub files_generation: u64,
+    /// The epoch of the derived state seen ([`Derived::epoch`]).
+    pub epoch: u64,
 }
 
 impl Resolved {
@@ -204,6 +210,7 @@ pub fn resolve(d: &Derived, path: &str) -> Result<Resolved, ReaddirError> {
                 children: d.children(&dir.virtual_path),
                 generation: d.generation(),
                 files_generation: d.files_generation(),
+                epoch: d.epoch(),
             });
         }
     }
@@ -307,8 +314,18 @@ struct Cached {
     revisions: Vec<Option<String>>,
     generation: u64,
     files_generation: u64,
+    epoch: u64,
     at: Instant,
     listing: Arc<Listing>,
+}
+
+impl Cached {
+    /// Young enough: within the TTL, or within the quiet TTL while no file
+    /// changed at all.
+    fn fresh(&self, files_generation: u64) -> bool {
+        let age = self.at.elapsed();
+        age < CACHE_TTL || (self.files_generation == files_generation && age < QUIET_TTL)
+    }
 }
 
 /// The readdir cache with hit and miss counters.
@@ -332,14 +349,49 @@ impl ReaddirCache {
     fn hit(&self, path: &str, r: &Resolved) -> Option<Arc<Listing>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let c = entries.get(path)?;
-        let age = c.at.elapsed();
-        let fresh =
-            age < CACHE_TTL || (c.files_generation == r.files_generation && age < QUIET_TTL);
-        let valid = fresh && c.generation == r.generation && c.revisions.iter().eq(r.revisions());
+        let valid = c.fresh(r.files_generation)
+            && c.epoch == r.epoch
+            && c.generation == r.generation
+            && c.revisions.iter().eq(r.revisions());
         valid.then(|| {
             self.hits.fetch_add(1, Ordering::Relaxed);
             c.listing.clone()
         })
+    }
+
+    /// The cached listing of `path` when nothing it depends on can have
+    /// changed: the same derived state (epoch) at the same generation (no
+    /// directory or label document changed since, so `path` resolves to
+    /// the same documents) and still fresh. Needs no [`resolve`], which
+    /// builds path strings and scans the directory set.
+    fn hit_unchanged(&self, path: &str, d: &Derived) -> Option<Arc<Listing>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let c = entries.get(path)?;
+        let valid =
+            c.epoch == d.epoch() && c.generation == d.generation() && c.fresh(d.files_generation());
+        valid.then(|| {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            c.listing.clone()
+        })
+    }
+
+    /// A valid cached listing of `path` ([`Lookup::Hit`]), or what
+    /// evaluating it needs ([`Lookup::Miss`], counted as a miss).
+    fn lookup(&self, index: &Index, path: &str) -> Result<Lookup, ReaddirError> {
+        let found = index.with_derived(|d| {
+            if let Some(l) = self.hit_unchanged(path, d) {
+                return Ok(Lookup::Hit(l));
+            }
+            let r = resolve(d, path)?;
+            Ok(match self.hit(path, &r) {
+                Some(l) => Lookup::Hit(l),
+                None => Lookup::Miss(r),
+            })
+        });
+        if let Ok(Lookup::Miss(_)) = &found {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        found
     }
 
     fn put(&self, path: &str, r: &Resolved, listing: Arc<Listing>) {
@@ -357,6 +409,7 @@ impl ReaddirCache {
                 revisions: r.revisions().cloned().collect(),
                 generation: r.generation,
                 files_generation: r.files_generation,
+                epoch: r.epoch,
                 at: Instant::now(),
                 listing,
             },
@@ -371,8 +424,17 @@ pub fn cached(index: &Index, cache: &ReaddirCache, path: &str) -> Option<Arc<Lis
     if !index.is_ready() {
         return None;
     }
-    let r = index.with_derived(|d| resolve(d, path)).ok()?;
-    cache.hit(path, &r)
+    index.with_derived(|d| {
+        cache
+            .hit_unchanged(path, d)
+            .or_else(|| cache.hit(path, &resolve(d, path).ok()?))
+    })
+}
+
+/// What [`ReaddirCache::lookup`] found.
+enum Lookup {
+    Hit(Arc<Listing>),
+    Miss(Resolved),
 }
 
 /// The listing of `path`, from the cache when valid. A component path below
@@ -390,11 +452,10 @@ pub async fn readdir(
             .await
             .map_err(|_| ReaddirError::NotReady)?;
     }
-    let r = index.with_derived(|d| resolve(d, path))?;
-    if let Some(listing) = cache.hit(path, &r) {
-        return Ok(listing);
-    }
-    cache.misses.fetch_add(1, Ordering::Relaxed);
+    let r = match cache.lookup(index, path)? {
+        Lookup::Hit(listing) => return Ok(listing),
+        Lookup::Miss(r) => r,
+    };
     let mut plan = Plan::new(&r.dir, &r.ancestors, &r.sub_path)?;
     let results = index.files_under(std::mem::take(&mut plan.queries)).await?;
     finish(index, cache, path, r, plan, results)
@@ -412,11 +473,10 @@ pub fn readdir_blocking(
     if !index.is_ready() {
         return Err(ReaddirError::NotReady);
     }
-    let r = index.with_derived(|d| resolve(d, path))?;
-    if let Some(listing) = cache.hit(path, &r) {
-        return Ok(listing);
-    }
-    cache.misses.fetch_add(1, Ordering::Relaxed);
+    let r = match cache.lookup(index, path)? {
+        Lookup::Hit(listing) => return Ok(listing),
+        Lookup::Miss(r) => r,
+    };
     let mut plan = Plan::new(&r.dir, &r.ancestors, &r.sub_path)?;
     let results = index.files_under_blocking(std::mem::take(&mut plan.queries))?;
     finish(index, cache, path, r, plan, results)

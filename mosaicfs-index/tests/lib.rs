@@ -236,17 +236,21 @@ async fn the_name_table_follows_renames_soft_deletes_and_deletions_from_changes(
     f.join().await;
 }
 
-/// A cached listing outlives the 5 s window while no file document changes
-/// (a long walk of a quiet tree lists each directory once), and any file
-/// change ends that at once: the new file shows on the next listing.
-#[tokio::test]
-async fn a_quiet_tree_keeps_its_listings_and_a_file_change_ends_that() {
-    use mosaicfs_index::readdir::{CACHE_TTL, ReaddirCache, readdir};
-    let db = mosaicfs_testsupport::server("a")
-        .fresh_db("index_quiet")
-        .await;
+/// A database with `files` file documents of node n1 under `/data`, the
+/// directories `/` and `/data` (all of n1's `/data`), and an index started
+/// after they were written that caught up with them.
+struct DataTree {
+    db: CouchClient,
+    _tmp: tempfile::TempDir,
+    follower: IndexFollower,
+    index: mosaicfs_index::Index,
+    cancel: CancellationToken,
+}
+
+async fn data_tree(name: &str, files: usize) -> DataTree {
+    let db = mosaicfs_testsupport::server("a").fresh_db(name).await;
     let tmp = tempfile::tempdir().unwrap();
-    let docs: Vec<Value> = (0..20).map(|i| file(i, "n1")).collect();
+    let docs: Vec<Value> = (0..files).map(|i| file(i, "n1")).collect();
     assert!(db.bulk_docs(&docs).await.unwrap().iter().all(|r| r.is_ok()));
     for d in [
         json!({"_id": mosaicfs_common::ids::ROOT_DIR_ID, "type": "virtual_directory", "inode": 1,
@@ -263,30 +267,46 @@ async fn a_quiet_tree_keeps_its_listings_and_a_file_change_ends_that() {
         db.put(&d).await.unwrap();
     }
     let cancel = CancellationToken::new();
-    let f = IndexFollower::start(db.clone(), &tmp.path().join("index.db"), cancel.clone())
+    let follower = IndexFollower::start(db.clone(), &tmp.path().join("index.db"), cancel.clone())
         .await
         .unwrap();
-    let index = f.index();
+    let index = follower.index();
     index
         .wait_for_seq(&update_seq(&db).await, Duration::from_secs(60))
         .await
         .unwrap();
+    DataTree {
+        db,
+        _tmp: tmp,
+        follower,
+        index,
+        cancel,
+    }
+}
+
+impl DataTree {
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.follower.join().await;
+    }
+}
+
+/// A cached listing outlives the 5 s window while no file document changes
+/// (a long walk of a quiet tree lists each directory once), and any file
+/// change ends that at once: the new file shows on the next listing.
+#[tokio::test]
+async fn a_quiet_tree_keeps_its_listings_and_a_file_change_ends_that() {
+    use mosaicfs_index::readdir::{CACHE_TTL, ReaddirCache, readdir};
+    let t = data_tree("index_quiet", 20).await;
+    let (db, index) = (&t.db, &t.index);
     let cache = ReaddirCache::default();
     assert_eq!(
-        readdir(&index, &cache, "/data")
-            .await
-            .unwrap()
-            .entries
-            .len(),
+        readdir(index, &cache, "/data").await.unwrap().entries.len(),
         20
     );
     tokio::time::sleep(CACHE_TTL + Duration::from_millis(500)).await;
     assert_eq!(
-        readdir(&index, &cache, "/data")
-            .await
-            .unwrap()
-            .entries
-            .len(),
+        readdir(index, &cache, "/data").await.unwrap().entries.len(),
         20
     );
     assert_eq!(
@@ -297,12 +317,42 @@ async fn a_quiet_tree_keeps_its_listings_and_a_file_change_ends_that() {
 
     db.put(&file(20, "n1")).await.unwrap();
     index
-        .wait_for_seq(&update_seq(&db).await, Duration::from_secs(60))
+        .wait_for_seq(&update_seq(db).await, Duration::from_secs(60))
         .await
         .unwrap();
-    let l = readdir(&index, &cache, "/data").await.unwrap();
+    let l = readdir(index, &cache, "/data").await.unwrap();
     assert_eq!(l.entries.len(), 21, "the new file shows at once");
     assert_eq!(cache.stats(), (1, 2));
-    cancel.cancel();
-    f.join().await;
+    t.stop().await;
+}
+
+/// Generations restart with each load of an index: a cache shared by two
+/// indexes at the same generations still never answers one's path with the
+/// other's listing (the epoch tells them apart).
+#[tokio::test]
+async fn a_listing_cached_from_one_index_is_not_served_for_another() {
+    use mosaicfs_index::readdir::{ReaddirCache, cached, readdir};
+    let a = data_tree("index_epoch_a", 20).await;
+    let b = data_tree("index_epoch_b", 5).await;
+    let generations = |t: &DataTree| {
+        t.index
+            .with_derived(|d| (d.generation(), d.files_generation()))
+    };
+    assert_eq!(
+        generations(&a),
+        generations(&b),
+        "both indexes are at the same generations (else this test shows nothing)"
+    );
+    let cache = ReaddirCache::default();
+    let listed = readdir(&a.index, &cache, "/data").await.unwrap();
+    assert_eq!(listed.entries.len(), 20);
+    assert!(
+        cached(&b.index, &cache, "/data").is_none(),
+        "b's path from a's listing"
+    );
+    let listed = readdir(&b.index, &cache, "/data").await.unwrap();
+    assert_eq!(listed.entries.len(), 5, "b's own listing");
+    assert_eq!(cache.stats(), (0, 2));
+    a.stop().await;
+    b.stop().await;
 }
