@@ -376,9 +376,10 @@ impl ReaddirCache {
     }
 
     /// A valid cached listing of `path` ([`Lookup::Hit`]), or what
-    /// evaluating it needs ([`Lookup::Miss`], counted as a miss).
+    /// evaluating it needs ([`Lookup::Miss`]; the caller that evaluates
+    /// counts the miss).
     fn lookup(&self, index: &Index, path: &str) -> Result<Lookup, ReaddirError> {
-        let found = index.with_derived(|d| {
+        index.with_derived(|d| {
             if let Some(l) = self.hit_unchanged(path, d) {
                 return Ok(Lookup::Hit(l));
             }
@@ -387,11 +388,7 @@ impl ReaddirCache {
                 Some(l) => Lookup::Hit(l),
                 None => Lookup::Miss(r),
             })
-        });
-        if let Ok(Lookup::Miss(_)) = &found {
-            self.misses.fetch_add(1, Ordering::Relaxed);
-        }
-        found
+        })
     }
 
     fn put(&self, path: &str, r: &Resolved, listing: Arc<Listing>) {
@@ -424,11 +421,10 @@ pub fn cached(index: &Index, cache: &ReaddirCache, path: &str) -> Option<Arc<Lis
     if !index.is_ready() {
         return None;
     }
-    index.with_derived(|d| {
-        cache
-            .hit_unchanged(path, d)
-            .or_else(|| cache.hit(path, &resolve(d, path).ok()?))
-    })
+    match cache.lookup(index, path) {
+        Ok(Lookup::Hit(listing)) => Some(listing),
+        Ok(Lookup::Miss(_)) | Err(_) => None,
+    }
 }
 
 /// What [`ReaddirCache::lookup`] found.
@@ -456,6 +452,7 @@ pub async fn readdir(
         Lookup::Hit(listing) => return Ok(listing),
         Lookup::Miss(r) => r,
     };
+    cache.misses.fetch_add(1, Ordering::Relaxed);
     let mut plan = Plan::new(&r.dir, &r.ancestors, &r.sub_path)?;
     let results = index.files_under(std::mem::take(&mut plan.queries)).await?;
     finish(index, cache, path, r, plan, results)
@@ -477,6 +474,7 @@ pub fn readdir_blocking(
         Lookup::Hit(listing) => return Ok(listing),
         Lookup::Miss(r) => r,
     };
+    cache.misses.fetch_add(1, Ordering::Relaxed);
     let mut plan = Plan::new(&r.dir, &r.ancestors, &r.sub_path)?;
     let results = index.files_under_blocking(std::mem::take(&mut plan.queries))?;
     finish(index, cache, path, r, plan, results)
