@@ -1112,6 +1112,33 @@ fn reply_open(reply: ReplyOpen, opened: Result<Opened, Errno>) {
     }
 }
 
+/// The two listing replies (READDIR's names, READDIRPLUS's names with
+/// attributes), so one path serves both requests.
+trait DirReply: Send + 'static {
+    /// Fills the reply from `d`, starting at entry `offset`, and sends it.
+    fn fill(self, core: &Core, d: &DirView, offset: u64);
+    /// Answers with `e`.
+    fn fail(self, e: Errno);
+}
+
+impl DirReply for ReplyDirectory {
+    fn fill(self, core: &Core, d: &DirView, offset: u64) {
+        core.fill_readdir(d, offset, self)
+    }
+    fn fail(self, e: Errno) {
+        self.error(e)
+    }
+}
+
+impl DirReply for ReplyDirectoryPlus {
+    fn fill(self, core: &Core, d: &DirView, offset: u64) {
+        core.fill_readdirplus(d, offset, self)
+    }
+    fn fail(self, e: Errno) {
+        self.error(e)
+    }
+}
+
 /// The `fuser::Filesystem`: a [`Core`] and the runtime its work runs on.
 pub struct MosaicFs {
     core: Arc<Core>,
@@ -1130,6 +1157,23 @@ impl MosaicFs {
     /// request rather than sleep at once (see [`FuseConfig::linger`]).
     fn answered(&self) {
         self.linger.wait_for_next(&self.core.counts);
+    }
+
+    /// READDIR and READDIRPLUS: from the cached listing in the callback,
+    /// else on one blocking task.
+    fn list_dir<R: DirReply>(&self, ino: u64, offset: u64, reply: R) {
+        if let Some(r) = self.core.dir_view_cached(ino) {
+            match r {
+                Ok(d) => reply.fill(&self.core, &d, offset),
+                Err(e) => reply.fail(e),
+            }
+            self.answered();
+            return;
+        }
+        self.blocking(move |c, rt| match c.dir_view_blocking(rt, ino) {
+            Ok(d) => reply.fill(c, &d, offset),
+            Err(e) => reply.fail(e),
+        });
     }
 
     /// Runs `work` on the runtime, off the kernel's request loop.
@@ -1227,18 +1271,7 @@ impl Filesystem for MosaicFs {
         offset: u64,
         reply: ReplyDirectory,
     ) {
-        if let Some(r) = self.core.dir_view_cached(ino.0) {
-            match r {
-                Ok(d) => self.core.fill_readdir(&d, offset, reply),
-                Err(e) => reply.error(e),
-            }
-            self.answered();
-            return;
-        }
-        self.blocking(move |c, rt| match c.dir_view_blocking(rt, ino.0) {
-            Ok(d) => c.fill_readdir(&d, offset, reply),
-            Err(e) => reply.error(e),
-        });
+        self.list_dir(ino.0, offset, reply);
     }
 
     fn readdirplus(
@@ -1249,18 +1282,7 @@ impl Filesystem for MosaicFs {
         offset: u64,
         reply: ReplyDirectoryPlus,
     ) {
-        if let Some(r) = self.core.dir_view_cached(ino.0) {
-            match r {
-                Ok(d) => self.core.fill_readdirplus(&d, offset, reply),
-                Err(e) => reply.error(e),
-            }
-            self.answered();
-            return;
-        }
-        self.blocking(move |c, rt| match c.dir_view_blocking(rt, ino.0) {
-            Ok(d) => c.fill_readdirplus(&d, offset, reply),
-            Err(e) => reply.error(e),
-        });
+        self.list_dir(ino.0, offset, reply);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
