@@ -240,35 +240,16 @@ fn generate_tree(root: &Path) -> Vec<(PathBuf, usize)> {
 /// Every regular file below `a` equals the one at the same place below `b`
 /// and the two trees have the same files.
 fn assert_same_tree(a: &Path, b: &Path) -> usize {
-    fn files(root: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let e = e.unwrap();
-                if e.file_type().unwrap().is_dir() {
-                    stack.push(e.path());
-                } else {
-                    out.push(e.path().strip_prefix(root).unwrap().to_path_buf());
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-    let (fa, fb) = (files(a), files(b));
+    let (ta, tb) = (crate::common::tree(a), crate::common::tree(b));
+    let names = |t: &[(PathBuf, Vec<u8>)]| t.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
     assert_eq!(
-        fa,
-        fb,
+        names(&ta),
+        names(&tb),
         "different file sets below {} and {}",
         a.display(),
         b.display()
     );
-    for f in &fa {
-        let (x, y) = (
-            std::fs::read(a.join(f)).unwrap(),
-            std::fs::read(b.join(f)).unwrap(),
-        );
+    for ((f, x), (_, y)) in ta.iter().zip(&tb) {
         assert!(
             x == y,
             "{} differs ({} vs {} bytes)",
@@ -277,7 +258,7 @@ fn assert_same_tree(a: &Path, b: &Path) -> usize {
             y.len()
         );
     }
-    fa.len()
+    ta.len()
 }
 
 fn cp_r(from: &Path, to: &Path) {
