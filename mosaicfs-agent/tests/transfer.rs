@@ -115,6 +115,13 @@ async fn fixture_with(node_id: &str, checked_ttl: std::time::Duration) -> Fixtur
     }
 }
 
+/// Indexes the fixture's `big.bin` as file `id` of `node`.
+async fn index_big(f: &Fixture, node: &str, id: &str) {
+    f.db.put(&file_doc(id, node, &f.watch.join("big.bin")))
+        .await
+        .unwrap();
+}
+
 async fn signed_get(f: &Fixture, id: &str, extra: &[(&str, &str)]) -> Answer {
     let path = format!("/api/agent/transfer/{id}");
     let (ts, auth) = sign(&path, KEY_ID, SECRET);
@@ -133,9 +140,7 @@ async fn full_fetch_carries_a_matching_digest_trailer_and_ranges_are_exact() {
     let node = test_node_id("xfer");
     let f = fixture(&node).await;
     let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c01";
-    f.db.put(&file_doc(id, &node, &f.watch.join("big.bin")))
-        .await
-        .unwrap();
+    index_big(&f, &node, id).await;
 
     let a = signed_get(&f, id, &[("te", "trailers")]).await;
     assert_eq!(a.status, StatusCode::OK);
@@ -184,9 +189,7 @@ async fn signature_checks_each_answer_401_naming_the_check() {
     let node = test_node_id("xfer-auth");
     let f = fixture(&node).await;
     let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c02";
-    f.db.put(&file_doc(id, &node, &f.watch.join("big.bin")))
-        .await
-        .unwrap();
+    index_big(&f, &node, id).await;
     let path = format!("/api/agent/transfer/{id}");
 
     let a = get(f.addr, &path, &[]).await;
@@ -462,9 +465,7 @@ async fn range_and_other_answers_share_keep_alive_connections() {
     let node = test_node_id("xfer-keepalive");
     let f = fixture(&node).await;
     let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6c21";
-    f.db.put(&file_doc(id, &node, &f.watch.join("big.bin")))
-        .await
-        .unwrap();
+    index_big(&f, &node, id).await;
     let path = format!("/api/agent/transfer/{id}");
     let n = f.content.len();
 
