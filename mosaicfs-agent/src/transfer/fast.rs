@@ -39,7 +39,8 @@ const MAX_HEADERS: usize = 64;
 const IDLE: Duration = Duration::from_secs(60);
 /// Largest single `sendfile` call.
 const SEND_CHUNK: u64 = 64 << 20;
-/// The route's prefix.
+/// The route's prefix: [`super::TRANSFER_PATH`] without its `{file_id}`
+/// (a test keeps the two together).
 const PREFIX: &str = "/api/agent/transfer/";
 
 /// What the endpoint serves: the service (checks) and its router (every
@@ -393,6 +394,11 @@ mod tests {
             Parsed::Complete(h) => h,
             _ => panic!("not a complete head: {raw:?}"),
         }
+    }
+
+    #[test]
+    fn the_prefix_is_the_routes() {
+        assert_eq!(format!("{PREFIX}{{file_id}}"), super::super::TRANSFER_PATH);
     }
 
     #[test]
