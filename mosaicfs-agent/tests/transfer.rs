@@ -27,12 +27,25 @@ struct Answer {
     trailers: Option<HeaderMap>,
 }
 
-async fn get(addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> Answer {
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+/// A new HTTP/1.1 client connection to `addr`.
+async fn connect(addr: SocketAddr) -> Sender {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();
     tokio::spawn(conn);
+    sender
+}
+
+/// A GET of `path` on a new connection.
+async fn get(addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> Answer {
+    send(&mut connect(addr).await, addr, path, extra).await
+}
+
+/// A GET of `path` on the connection of `sender`.
+async fn send(sender: &mut Sender, addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> Answer {
     let mut req = Request::get(path).header("host", addr.to_string());
     for (k, v) in extra {
         req = req.header(*k, *v);
@@ -471,36 +484,20 @@ async fn range_and_other_answers_share_keep_alive_connections() {
 
     // One hyper client connection: range, full (with trailer), range,
     // unsatisfiable range, unsigned range (401), range.
-    let stream = tokio::net::TcpStream::connect(f.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut send = async |extra: &[(&str, &str)], signed: bool| {
+    let mut sender = connect(f.addr).await;
+    let mut ask = async |extra: &[(&str, &str)], signed: bool| {
         let (ts, auth) = sign(&path, KEY_ID, SECRET);
-        let mut req = Request::get(&path).header("host", f.addr.to_string());
+        let mut h = extra.to_vec();
         if signed {
-            req = req
-                .header("x-mosaicfs-timestamp", ts)
-                .header("authorization", auth);
+            h.extend([
+                ("x-mosaicfs-timestamp", ts.as_str()),
+                ("authorization", auth.as_str()),
+            ]);
         }
-        for (k, v) in extra {
-            req = req.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(req.body(Empty::<Bytes>::new()).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = resp.into_parts();
-        let c = body.collect().await.unwrap();
-        (
-            parts.status,
-            parts.headers,
-            c.trailers().cloned(),
-            c.to_bytes(),
-        )
+        let a = send(&mut sender, f.addr, &path, &h).await;
+        (a.status, a.headers, a.trailers, a.body)
     };
-    let (st, h, _, body) = send(&[("range", "bytes=5-1048580")], true).await;
+    let (st, h, _, body) = ask(&[("range", "bytes=5-1048580")], true).await;
     assert_eq!(st, StatusCode::PARTIAL_CONTENT);
     assert_eq!(h["content-range"], format!("bytes 5-1048580/{n}"));
     let date = h["date"].to_str().unwrap();
@@ -509,19 +506,19 @@ async fn range_and_other_answers_share_keep_alive_connections() {
         "an HTTP date: {date}"
     );
     assert_eq!(body.as_ref(), &f.content[5..=1048580]);
-    let (st, _, trailers, body) = send(&[("te", "trailers")], true).await;
+    let (st, _, trailers, body) = ask(&[("te", "trailers")], true).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(body.as_ref(), f.content.as_slice());
     assert!(trailers.expect("a Digest trailer").contains_key("digest"));
-    let (st, _, _, body) = send(&[("range", "bytes=-7")], true).await;
+    let (st, _, _, body) = ask(&[("range", "bytes=-7")], true).await;
     assert_eq!(st, StatusCode::PARTIAL_CONTENT);
     assert_eq!(body.as_ref(), &f.content[n - 7..]);
-    let (st, h, _, _) = send(&[("range", &format!("bytes={n}-"))], true).await;
+    let (st, h, _, _) = ask(&[("range", &format!("bytes={n}-"))], true).await;
     assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(h["content-range"], format!("bytes */{n}"));
-    let (st, _, _, _) = send(&[("range", "bytes=0-9")], false).await;
+    let (st, _, _, _) = ask(&[("range", "bytes=0-9")], false).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (st, _, _, body) = send(&[("range", "bytes=100-199")], true).await;
+    let (st, _, _, body) = ask(&[("range", "bytes=100-199")], true).await;
     assert_eq!(st, StatusCode::PARTIAL_CONTENT);
     assert_eq!(body.as_ref(), &f.content[100..200]);
 
