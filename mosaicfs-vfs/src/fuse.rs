@@ -901,13 +901,7 @@ impl Core {
                         },
                     );
                     if local {
-                        lock(&self.open_cache).insert(
-                            ino,
-                            &doc,
-                            generation,
-                            CachedOpen::Passthrough(id.clone()),
-                            self.cfg.open_cache_capacity,
-                        );
+                        self.cache_open(ino, &doc, generation, CachedOpen::Passthrough(id.clone()));
                     }
                     return Ok(Opened::Passthrough { fh, backing: id });
                 }
@@ -923,13 +917,7 @@ impl Core {
         let keep_cache = lock(&self.seen).insert(ino, now) == Some(now);
         let handle = Arc::new(handle);
         if local {
-            lock(&self.open_cache).insert(
-                ino,
-                &doc,
-                generation,
-                CachedOpen::Plain(handle.clone()),
-                self.plain_capacity,
-            );
+            self.cache_open(ino, &doc, generation, CachedOpen::Plain(handle.clone()));
         }
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         lock(&self.files).insert(
@@ -958,6 +946,17 @@ impl Core {
         }
     }
 
+    /// Caches `open` of `ino` ([`OpenCache::insert`]) within the bound for
+    /// its kind: open handles hold descriptors, registered backing files do
+    /// not.
+    fn cache_open(&self, ino: u64, doc: &FileDoc, generation: u64, open: CachedOpen) {
+        let capacity = match open {
+            CachedOpen::Passthrough(_) => self.cfg.open_cache_capacity,
+            CachedOpen::Plain(_) => self.plain_capacity,
+        };
+        lock(&self.open_cache).insert(ino, doc, generation, open, capacity);
+    }
+
     /// [`Core::inode_handle_cached`] on a blocking thread: opens the file
     /// and caches the handle (any tier; a remote file's cache pin is held
     /// while cached).
@@ -969,13 +968,7 @@ impl Core {
             return Ok(h);
         }
         let h = Arc::new(self.open_doc_blocking(rt, &doc)?);
-        lock(&self.open_cache).insert(
-            ino,
-            &doc,
-            generation,
-            CachedOpen::Plain(h.clone()),
-            self.plain_capacity,
-        );
+        self.cache_open(ino, &doc, generation, CachedOpen::Plain(h.clone()));
         Ok(h)
     }
 
