@@ -96,8 +96,16 @@ impl Recent {
         }
     }
 
-    /// `want` copied out of the frames, if they hold all of it.
+    /// `want` out of the frames, if they hold all of it: a slice of the
+    /// frame when one frame holds it (no copy), else copied together.
     fn get(&self, want: &Range<u64>) -> Option<Bytes> {
+        if let Some((off, f)) = self
+            .frames
+            .iter()
+            .find(|(o, f)| *o <= want.start && want.end <= *o + f.len() as u64)
+        {
+            return Some(f.slice((want.start - off) as usize..(want.end - off) as usize));
+        }
         let mut out = Vec::with_capacity((want.end - want.start) as usize);
         let mut pos = want.start;
         while pos < want.end {
@@ -135,8 +143,13 @@ pub(crate) enum Outcome {
 }
 
 enum Step {
-    Room(u64),
+    /// Requests are due: first make room for this many bytes. The flag says
+    /// whether the read's own bytes are already present.
+    Room(u64, bool),
+    /// Wait for these requests (the ids) after starting the new ones.
     Wait(Vec<u64>, Vec<(u64, Range<u64>)>),
+    /// The read's bytes are present: start the read-ahead and serve.
+    Ahead(Vec<(u64, Range<u64>)>),
 }
 
 /// Everything one read needs.
@@ -361,16 +374,26 @@ impl BlockRead<'_> {
             notified.as_mut().enable();
             let step = {
                 let mut st = lock(&state.st);
-                if st.full || st.map.contains(want.clone()) {
+                if st.full {
                     break;
                 }
-                let deps = st.deps(&want);
-                if let Some((_, e)) = st.failed.iter().find(|(id, _)| deps.contains(id)) {
-                    return Err(e.clone());
+                // A read of present bytes still starts the read-ahead of a
+                // sequential reader: the next window is on its way while the
+                // reader consumes this one, instead of being requested only
+                // when the reader has run out (and waits for it).
+                let present = st.map.contains(want.clone());
+                if !present {
+                    let deps = st.deps(&want);
+                    if let Some((_, e)) = st.failed.iter().find(|(id, _)| deps.contains(id)) {
+                        return Err(e.clone());
+                    }
                 }
                 let requests = st.requests(&want, self, room_checked);
+                if requests.is_empty() && present {
+                    break;
+                }
                 if !requests.is_empty() && !room_checked {
-                    Step::Room(requests.iter().map(|r| r.end - r.start).sum())
+                    Step::Room(requests.iter().map(|r| r.end - r.start).sum(), present)
                 } else {
                     let mut started = Vec::new();
                     for r in requests {
@@ -382,16 +405,30 @@ impl BlockRead<'_> {
                         });
                         started.push((id, r));
                     }
-                    Step::Wait(st.deps(&want), started)
+                    if present {
+                        Step::Ahead(started)
+                    } else {
+                        Step::Wait(st.deps(&want), started)
+                    }
                 }
             };
             let (deps, to_start) = match step {
-                Step::Room(incoming) => {
+                Step::Room(incoming, present) => {
                     if !self.cache.make_room(incoming).await? {
+                        // No room for read-ahead: serve what is present.
+                        if present {
+                            break;
+                        }
                         return Ok(Outcome::NoRoom);
                     }
                     room_checked = true;
                     continue;
+                }
+                Step::Ahead(started) => {
+                    for (id, r) in started {
+                        self.spawn_fetch(&state, id, r);
+                    }
+                    break;
                 }
                 Step::Wait(deps, started) => (deps, started),
             };

@@ -155,18 +155,8 @@ async fn a_sequential_reader_gets_few_large_read_ahead_requests_and_no_byte_twic
     assert!(got == data, "bytes differ");
     // 183 reads of 32 KiB; read-ahead makes the requests much fewer, and
     // together they cover the file exactly once.
-    let mut ranges: Vec<(u64, u64)> = f
-        .proxy
-        .seen()
-        .iter()
-        .map(|s| {
-            let r = s.range.clone().expect("block mode sends range requests");
-            let (a, b) = r.trim_start_matches("bytes=").split_once('-').unwrap();
-            (a.parse().unwrap(), b.parse::<u64>().unwrap() + 1)
-        })
-        .collect();
+    let ranges = requested(&f);
     assert!(ranges.len() <= 16, "{} requests: {ranges:?}", ranges.len());
-    ranges.sort();
     let mut next = 0;
     for (a, b) in &ranges {
         assert_eq!(*a, next, "gap or overlap at {a}: {ranges:?}");
@@ -181,6 +171,92 @@ async fn a_sequential_reader_gets_few_large_read_ahead_requests_and_no_byte_twic
         data.len() as u64,
         "index.db has every range"
     );
+}
+
+/// The `(start, end)` of every range request the proxy saw, sorted.
+fn requested(f: &Fixture) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = f
+        .proxy
+        .seen()
+        .iter()
+        .map(|s| {
+            let r = s.range.clone().expect("block mode sends range requests");
+            let (a, b) = r.trim_start_matches("bytes=").split_once('-').unwrap();
+            (a.parse().unwrap(), b.parse::<u64>().unwrap() + 1)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A sequential reader of bytes already cached still starts the next
+/// read-ahead window once it is within half a window of the end of what is
+/// present or requested: the window is on its way before the reader runs
+/// out, instead of being requested when it has (and waits a round trip at
+/// the end of every window).
+#[tokio::test]
+async fn read_ahead_starts_while_the_reader_consumes_present_bytes() {
+    let f = Fixture::new(ProxyOpts::default()).await;
+    let mut cfg = f.config();
+    cfg.full_file_threshold = 1 << 20;
+    cfg.block_size = 64 << 10;
+    cfg.max_readahead = 1 << 20;
+    let vfs = f.vfs(cfg, f.cache_config()).await;
+    let data = content(6_000_000, 13);
+    let doc = f.add_file("ahead.bin", &data).await;
+    let h = vfs.open(&doc).await.unwrap();
+    let chunk = 32u64 << 10;
+    let mut pos = 0u64;
+    let mut got = Vec::new();
+    let read = |at: u64| {
+        let (vfs, h) = (&vfs, &h);
+        async move { vfs.read_handle(h, at, chunk as usize).await.unwrap() }
+    };
+    // A stream long enough for read-ahead.
+    while pos < 1 << 20 {
+        got.extend_from_slice(&read(pos).await);
+        pos += chunk;
+    }
+    // Every request in flight completes: all requested bytes are present.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let end = loop {
+        let end = requested(&f).last().unwrap().1;
+        let cached = vfs.cache().entries().await.unwrap()[0].cached_bytes;
+        if cached == end {
+            break end;
+        }
+        assert!(Instant::now() < deadline, "{cached} of {end} bytes arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        end < data.len() as u64,
+        "read-ahead reached the end already"
+    );
+    // Read present bytes up to one chunk before the end of them.
+    while pos + 2 * chunk <= end {
+        got.extend_from_slice(&read(pos).await);
+        pos += chunk;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !requested(&f).iter().any(|r| r.0 == end) {
+        assert!(
+            Instant::now() < deadline,
+            "no request from {end} while the reader is at {pos}: {:?}",
+            requested(&f)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    while pos < data.len() as u64 {
+        got.extend_from_slice(&read(pos).await);
+        pos += chunk;
+    }
+    assert!(got == data, "bytes differ");
+    let mut next = 0;
+    for (a, b) in requested(&f) {
+        assert_eq!(a, next, "gap or overlap at {a}");
+        next = b;
+    }
+    assert_eq!(next, data.len() as u64);
 }
 
 #[tokio::test]
