@@ -56,7 +56,7 @@ use mosaicfs_index::readdir::{self, Listing, ReaddirCache, ReaddirError};
 use mosaicfs_index::{Index, InodeTarget};
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -79,7 +79,9 @@ pub const DIR_MODE: u16 = 0o555;
 pub const BLOCK_SIZE: u32 = 4096;
 /// Longest name.
 pub const NAME_MAX: u32 = 255;
-/// Readahead asked of the kernel (it caps it at its own limit).
+/// Readahead of the mount: asked of the kernel in INIT and set on the
+/// mount's backing device after it (see [`raise_readahead`]). Also the
+/// largest READ the kernel sends (`max_pages`, 256 pages by default).
 pub const MAX_READAHEAD: u32 = 1 << 20;
 /// How long the request thread polls `/dev/fuse` for the next request after
 /// an answer given in the callback (see [`FuseConfig::linger`]).
@@ -1422,7 +1424,33 @@ pub fn mount(core: Arc<Core>, mountpoint: &Path, rt: Handle) -> std::io::Result<
     let session = fuser::Session::new(fs, mountpoint, &cfg)?;
     linger.attach(&session)?;
     let session = session.spawn()?;
+    // Only after the session answers: INIT sets the readahead too.
+    match raise_readahead(mountpoint, MAX_READAHEAD) {
+        Ok(path) => tracing::debug!(path = %path.display(), "readahead raised"),
+        Err(e) => tracing::info!(error = %e,
+            "cannot raise the mount's readahead (needs root); sequential reads of remote files go 128 KiB per request"),
+    }
     Ok(Mounted {
         session: Some(session),
     })
+}
+
+/// Sets the readahead of the mount at `mountpoint` to `bytes`; returns the
+/// sysfs file written.
+///
+/// The kernel starts a FUSE mount's readahead at 128 KiB whatever INIT asks
+/// (it only lowers it), and the readahead window bounds how much one READ
+/// asks for: a sequential reader of a file served by the daemon (not passed
+/// through) waits for a round trip per 128 KiB. The mount's backing device
+/// is `/sys/class/bdi/MAJOR:MINOR`, writable by root.
+pub fn raise_readahead(mountpoint: &Path, bytes: u32) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(mountpoint)?.dev();
+    let path = PathBuf::from(format!(
+        "/sys/class/bdi/{}:{}/read_ahead_kb",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev)
+    ));
+    std::fs::write(&path, format!("{}\n", bytes / 1024))?;
+    Ok(path)
 }

@@ -1051,6 +1051,58 @@ async fn flat_fixture(n: usize) -> Local {
     f
 }
 
+/// The mount's readahead is raised to `MAX_READAHEAD` (the kernel starts
+/// FUSE mounts at 128 KiB): a sequential reader of a file the daemon serves
+/// (no passthrough) gets it in 1 MiB READs, not 128 KiB ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sequential_reads_through_the_daemon_come_in_large_requests() {
+    let f = local_fixture().await;
+    let len = 8 << 20;
+    let data = bytes(len, 7);
+    std::fs::write(f.watch.join("big.bin"), &data).unwrap();
+    f.crawl_into_tree().await;
+    let mut fc = FuseConfig::new();
+    fc.passthrough = false;
+    let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), fc).await;
+    let kib = mosaicfs_vfs::fuse::MAX_READAHEAD / 1024;
+    let mnt = m.path("/tree");
+    let sysfs = blocking(move || {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata(&mnt).unwrap().dev();
+        let p = format!(
+            "/sys/class/bdi/{}:{}/read_ahead_kb",
+            rustix::fs::major(dev),
+            rustix::fs::minor(dev)
+        );
+        std::fs::read_to_string(p).unwrap()
+    })
+    .await;
+    assert_eq!(sysfs.trim(), kib.to_string(), "the mount's read_ahead_kb");
+    let c = m.core.counts();
+    let before = c.reads();
+    let path = m.path("/tree/big.bin");
+    let got = blocking(move || {
+        let mut f = std::fs::File::open(path).unwrap();
+        let (mut out, mut buf) = (Vec::new(), vec![0u8; 128 << 10]);
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf).unwrap();
+            if n == 0 {
+                break out;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(got == data, "bytes differ");
+    let reads = c.reads() - before;
+    // 8 MiB in 1 MiB READs is 8 (and the read at the end); at 128 KiB, 64.
+    assert!(
+        reads <= (len as u64 >> 20) + 4,
+        "{reads} READs for {len} bytes"
+    );
+    m.unmount().await;
+}
+
 /// The open cache holds at most its capacity (the older half goes), and
 /// files whose opens were dropped from it still read correctly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
