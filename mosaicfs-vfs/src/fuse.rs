@@ -1424,11 +1424,20 @@ pub fn mount(core: Arc<Core>, mountpoint: &Path, rt: Handle) -> std::io::Result<
     let session = fuser::Session::new(fs, mountpoint, &cfg)?;
     linger.attach(&session)?;
     let session = session.spawn()?;
-    // Only after the session answers: INIT sets the readahead too.
-    match raise_readahead(mountpoint, MAX_READAHEAD) {
+    // Once INIT is answered (it sets the readahead too; the `stat` in
+    // `raise_readahead` waits for it). On its own thread: the `stat` is
+    // answered by this mount, which may need the runtime the caller runs on.
+    let at = mountpoint.to_path_buf();
+    let raise = move || match raise_readahead(&at, MAX_READAHEAD) {
         Ok(path) => tracing::debug!(path = %path.display(), "readahead raised"),
         Err(e) => tracing::info!(error = %e,
             "cannot raise the mount's readahead (needs root); sequential reads of remote files go 128 KiB per request"),
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("fuse-readahead".into())
+        .spawn(raise)
+    {
+        tracing::warn!(error = %e, "cannot start the thread that raises the readahead");
     }
     Ok(Mounted {
         session: Some(session),

@@ -1066,6 +1066,7 @@ async fn sequential_reads_through_the_daemon_come_in_large_requests() {
     let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), fc).await;
     let kib = mosaicfs_vfs::fuse::MAX_READAHEAD / 1024;
     let mnt = m.path("/tree");
+    // Raised by a thread of its own, once the mount answers.
     let sysfs = blocking(move || {
         use std::os::unix::fs::MetadataExt;
         let dev = std::fs::metadata(&mnt).unwrap().dev();
@@ -1074,7 +1075,14 @@ async fn sequential_reads_through_the_daemon_come_in_large_requests() {
             rustix::fs::major(dev),
             rustix::fs::minor(dev)
         );
-        std::fs::read_to_string(p).unwrap()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let kb = std::fs::read_to_string(&p).unwrap();
+            if kb.trim() == kib.to_string() || Instant::now() > deadline {
+                break kb;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     })
     .await;
     assert_eq!(sysfs.trim(), kib.to_string(), "the mount's read_ahead_kb");
