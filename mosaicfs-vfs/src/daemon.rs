@@ -196,6 +196,8 @@ pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), 
         reads = c.reads(),
         lingers = c.lingers(),
         linger_hits = c.linger_hits(),
+        forgets = c.forgets(),
+        known_inodes = core.known_inodes(),
         "mount summary"
     );
     stop_index.cancel();

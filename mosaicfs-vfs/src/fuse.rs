@@ -55,6 +55,7 @@ use mosaicfs_common::time::Timestamp;
 use mosaicfs_index::readdir::{self, Listing, ReaddirCache, ReaddirError};
 use mosaicfs_index::{Index, InodeTarget};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -149,6 +150,30 @@ fn current_user() -> (u32, u32) {
 enum Node {
     Dir(String),
     File(String),
+}
+
+/// An inode the kernel may ask about, and how many lookups of it the
+/// kernel holds: one per LOOKUP reply and per READDIRPLUS entry naming it,
+/// less what FORGET gave back (the kernel's `nlookup`).
+struct Known {
+    node: Node,
+    lookups: u64,
+}
+
+impl Known {
+    /// Records that `ino` names `node`, with `lookups` more lookups.
+    fn note(nodes: &mut HashMap<u64, Known>, ino: u64, node: Node, lookups: u64) {
+        match nodes.entry(ino) {
+            Slot::Occupied(mut o) => {
+                let k = o.get_mut();
+                k.node = node;
+                k.lookups += lookups;
+            }
+            Slot::Vacant(v) => {
+                v.insert(Known { node, lookups });
+            }
+        }
+    }
 }
 
 struct OpenFile {
@@ -288,6 +313,7 @@ pub struct OpCounts {
     reads: AtomicU64,
     lingers: AtomicU64,
     linger_hits: AtomicU64,
+    forgets: AtomicU64,
 }
 
 impl OpCounts {
@@ -325,6 +351,10 @@ impl OpCounts {
     pub fn linger_hits(&self) -> u64 {
         self.linger_hits.load(Ordering::Relaxed)
     }
+    /// Inodes the kernel forgot (FORGET and BATCH_FORGET entries).
+    pub fn forgets(&self) -> u64 {
+        self.forgets.load(Ordering::Relaxed)
+    }
 }
 
 /// The filesystem's state and the helpers the callbacks call.
@@ -334,7 +364,8 @@ pub struct Core {
     vfs: Vfs,
     cfg: FuseConfig,
     passthrough: AtomicBool,
-    nodes: Mutex<HashMap<u64, Node>>,
+    /// Inodes the kernel may ask about (see [`Core::forget`]).
+    nodes: Mutex<HashMap<u64, Known>>,
     files: Mutex<HashMap<u64, OpenFile>>,
     open_cache: Mutex<OpenCache>,
     /// Most cached opens holding a descriptor.
@@ -458,23 +489,49 @@ impl Core {
         self.listings.stats()
     }
 
-    fn remember(&self, ino: u64, node: Node) {
-        lock(&self.nodes).insert(ino, node);
+    /// Remembers what `ino` names, adding `lookups` to the kernel's count.
+    fn remember(&self, ino: u64, node: Node, lookups: u64) {
+        Known::note(&mut lock(&self.nodes), ino, node, lookups);
+    }
+
+    /// FORGET: the kernel dropped `n` lookups of `ino`. At zero it holds
+    /// none, and a file is dropped from memory (its inode and its last-open
+    /// version): the kernel asks about it again only after a new LOOKUP or
+    /// READDIRPLUS, and would a count be off, the index still resolves a
+    /// file's inode. Directories stay: a synthesized one can be found by
+    /// inode only here, and they are few.
+    pub fn forget(&self, ino: u64, n: u64) {
+        self.counts.forgets.fetch_add(1, Ordering::Relaxed);
+        let mut nodes = lock(&self.nodes);
+        let Some(k) = nodes.get_mut(&ino) else {
+            return;
+        };
+        k.lookups = k.lookups.saturating_sub(n);
+        if k.lookups == 0 && matches!(k.node, Node::File(_)) {
+            nodes.remove(&ino);
+            drop(nodes);
+            lock(&self.seen).remove(&ino);
+        }
+    }
+
+    /// Inodes held in memory (for tests and the unmount summary).
+    pub fn known_inodes(&self) -> usize {
+        lock(&self.nodes).len()
     }
 
     async fn node(&self, ino: u64) -> Result<Node, Errno> {
         if ino == ROOT_INODE {
             return Ok(Node::Dir("/".into()));
         }
-        if let Some(n) = lock(&self.nodes).get(&ino) {
-            return Ok(n.clone());
+        if let Some(k) = lock(&self.nodes).get(&ino) {
+            return Ok(k.node.clone());
         }
         let node = match self.index.resolve_inode(ino).await.map_err(index_errno)? {
             Some(InodeTarget::Directory(p)) => Node::Dir(p),
             Some(InodeTarget::File(f)) => Node::File(f.id),
             None => return Err(Errno::ENOENT),
         };
-        self.remember(ino, node.clone());
+        self.remember(ino, node.clone(), 0);
         Ok(node)
     }
 
@@ -483,7 +540,7 @@ impl Core {
         if ino == ROOT_INODE {
             return Ok(Node::Dir("/".into()));
         }
-        let known = lock(&self.nodes).get(&ino).cloned();
+        let known = lock(&self.nodes).get(&ino).map(|k| k.node.clone());
         match known {
             Some(n) => Ok(n),
             None => rt.block_on(self.node(ino)),
@@ -631,7 +688,7 @@ impl Core {
         }
         self.counts.lookups.fetch_add(1, Ordering::Relaxed);
         let (ino, node) = node_of(e);
-        self.remember(ino, node);
+        self.remember(ino, node, 1);
         Some(Ok((attr, ttl)))
     }
 
@@ -649,7 +706,7 @@ impl Core {
         let l = self.listing_blocking(rt, &path)?;
         let e = find_entry(&l, name)?;
         let (ino, node) = node_of(e);
-        self.remember(ino, node);
+        self.remember(ino, node, 1);
         Ok(self.entry_attr_with(e, listing_mtime(&l), |p| self.listing_blocking(rt, p).ok()))
     }
 
@@ -673,7 +730,7 @@ impl Core {
         if ino == ROOT_INODE {
             return Some(Ok("/".to_string()));
         }
-        match lock(&self.nodes).get(&ino)? {
+        match &lock(&self.nodes).get(&ino)?.node {
             Node::Dir(p) => Some(Ok(p.clone())),
             Node::File(_) => Some(Err(Errno::ENOTDIR)),
         }
@@ -752,9 +809,14 @@ impl Core {
 
     /// Remembers what the entries at READDIR offsets `from..to` name: the
     /// kernel may now ask for those inodes. (Only the entries a reply
-    /// carried: a large directory comes in many requests.)
-    fn remember_sent(&self, d: &DirView, from: usize, to: usize) {
-        lock(&self.nodes).extend(d.entries(from, to).iter().map(node_of));
+    /// carried: a large directory comes in many requests.) Each READDIRPLUS
+    /// entry is a lookup the kernel counts (`.` and `..` are not entries).
+    fn remember_sent(&self, d: &DirView, from: usize, to: usize, plus: bool) {
+        let mut nodes = lock(&self.nodes);
+        for e in d.entries(from, to) {
+            let (ino, node) = node_of(e);
+            Known::note(&mut nodes, ino, node, u64::from(plus));
+        }
     }
 
     /// Fills a READDIR reply from `offset`.
@@ -767,7 +829,7 @@ impl Core {
             }
             end = i + 1;
         }
-        self.remember_sent(d, offset as usize, end);
+        self.remember_sent(d, offset as usize, end, false);
         reply.ok();
     }
 
@@ -790,7 +852,7 @@ impl Core {
             }
             end = i + 1;
         }
-        self.remember_sent(d, offset as usize, end);
+        self.remember_sent(d, offset as usize, end, true);
         reply.ok();
     }
 
@@ -1235,6 +1297,10 @@ impl Filesystem for MosaicFs {
             Ok((attr, ttl)) => reply.entry(&ttl, &attr, Generation(0)),
             Err(e) => reply.error(e),
         });
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.core.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {

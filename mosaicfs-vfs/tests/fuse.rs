@@ -1051,6 +1051,61 @@ async fn flat_fixture(n: usize) -> Local {
     f
 }
 
+/// Inodes the kernel forgets leave the daemon's memory: a walk remembers
+/// every file it was shown (READDIRPLUS counts as a lookup), evicting the
+/// kernel's inodes sends FORGET for each, and the files go; walking again
+/// looks them up anew and reads every byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forgotten_inodes_leave_memory_and_come_back_on_lookup() {
+    let n = 40usize;
+    let f = flat_fixture(n).await;
+    let m = Mount::start(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), true).await;
+    let walk = |tree: PathBuf| {
+        blocking(move || {
+            let mut read = 0;
+            for e in std::fs::read_dir(&tree).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().into_string().unwrap();
+                let i: usize = name.trim_start_matches('f').parse().unwrap();
+                assert_eq!(e.metadata().unwrap().len(), i as u64 + 1, "{name}");
+                assert_eq!(std::fs::read(e.path()).unwrap(), bytes(i + 1, i as u64));
+                read += 1;
+            }
+            read
+        })
+    };
+    assert_eq!(walk(m.path("/tree")).await, n);
+    let core = m.core.clone();
+    assert!(
+        core.known_inodes() > n,
+        "{} inodes known",
+        core.known_inodes()
+    );
+    // Until every RELEASE is in: an open file keeps its inode.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while core.open_files() != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let forgets = core.counts().forgets();
+    // Evicts unused dentries and inodes, this mount's among them.
+    std::fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+    // Every file goes; the directory `/tree` stays.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while core.known_inodes() > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        core.known_inodes(),
+        1,
+        "inodes still known after {} forgets",
+        core.counts().forgets() - forgets
+    );
+    assert!(core.counts().forgets() - forgets >= n as u64);
+    assert_eq!(walk(m.path("/tree")).await, n);
+    assert!(core.known_inodes() > n, "the walk remembered them again");
+    m.unmount().await;
+}
+
 /// The mount's readahead is raised to `MAX_READAHEAD` (the kernel starts
 /// FUSE mounts at 128 KiB): a sequential reader of a file the daemon serves
 /// (no passthrough) gets it in 1 MiB READs, not 128 KiB ones.
