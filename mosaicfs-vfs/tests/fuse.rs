@@ -1205,6 +1205,68 @@ async fn the_open_cache_is_bounded() {
     m.unmount().await;
 }
 
+/// Descriptors this process holds.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Without passthrough, a cached open holds no descriptor: a warm walk of
+/// more files than the descriptor bound is answered from the open cache
+/// with `KEEP_CACHE`, and the daemon's descriptors do not grow with it.
+/// When the kernel lost the pages, the first read opens the file again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cached_opens_without_passthrough_hold_no_descriptor() {
+    let n = 30usize;
+    let f = flat_fixture(n).await;
+    let mut fc = FuseConfig::new();
+    fc.passthrough = false;
+    let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), fc).await;
+    let core = m.core.clone();
+    let walk = |tree: PathBuf| {
+        blocking(move || {
+            for i in 0..n {
+                let got = std::fs::read(tree.join(format!("f{i:02}"))).unwrap();
+                assert_eq!(got, bytes(i + 1, i as u64), "f{i:02}");
+            }
+        })
+    };
+    let settle = || async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while core.open_files() != 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let fds = open_fds();
+    walk(m.path("/tree")).await;
+    settle().await;
+    let (hits, reads) = (core.counts().open_hits(), core.counts().reads());
+    walk(m.path("/tree")).await;
+    settle().await;
+    assert_eq!(
+        core.counts().open_hits() - hits,
+        n as u64,
+        "every open cached"
+    );
+    assert_eq!(core.counts().reads(), reads, "pages kept: no READ");
+    assert_eq!(core.open_cache_len(), n);
+    assert!(
+        open_fds() < fds + n / 2,
+        "{} descriptors after the walks, {fds} before",
+        open_fds()
+    );
+    // The kernel's pages go; the cached opens stay and their reads reopen.
+    std::fs::write("/proc/sys/vm/drop_caches", "1").unwrap();
+    let hits = core.counts().open_hits();
+    walk(m.path("/tree")).await;
+    settle().await;
+    assert_eq!(core.counts().open_hits() - hits, n as u64);
+    assert!(
+        core.counts().reads() >= reads + n as u64,
+        "each file read anew"
+    );
+    m.unmount().await;
+}
+
 /// After an answer given in the callback the request thread polls for the
 /// next request (`FuseConfig::linger`): in a warm walk, the RELEASE and the
 /// next OPEN arrive while it polls; once the walk ends, its last poll runs
