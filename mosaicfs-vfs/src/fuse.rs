@@ -1121,9 +1121,12 @@ impl Core {
     /// Opens file `ino` for the first read of handle `fh`, answered from a
     /// [`CachedOpen::Closed`] entry, and keeps the handle with `fh` for its
     /// later reads (blocking thread).
+    /// A file gone since the open gives `ESTALE` (the handle outlived it),
+    /// not `ENOENT`, which a `read` never means.
     pub fn reopen_blocking(&self, rt: &Handle, ino: u64, fh: u64) -> Result<Arc<VfsHandle>, Errno> {
-        let (doc, _) = self.file_blocking(rt, ino)?;
-        let h = Arc::new(self.open_doc_blocking(rt, &doc)?);
+        let stale = |e: Errno| if e == Errno::ENOENT { Errno::ESTALE } else { e };
+        let (doc, _) = self.file_blocking(rt, ino).map_err(stale)?;
+        let h = Arc::new(self.open_doc_blocking(rt, &doc).map_err(stale)?);
         match lock(&self.files).get_mut(&fh) {
             Some(f) => f.handle = Some(h.clone()),
             None => return Err(Errno::EBADF),

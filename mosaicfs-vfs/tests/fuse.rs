@@ -1264,6 +1264,17 @@ async fn cached_opens_without_passthrough_hold_no_descriptor() {
         core.counts().reads() >= reads + n as u64,
         "each file read anew"
     );
+    // A file gone from the disk under such a handle: the read says ESTALE.
+    let p = m.path("/tree/f05");
+    let file = blocking(move || std::fs::File::open(p).unwrap()).await;
+    std::fs::remove_file(f.watch.join("f05")).unwrap();
+    std::fs::write("/proc/sys/vm/drop_caches", "1").unwrap();
+    let e = blocking(move || {
+        use std::os::unix::fs::FileExt;
+        file.read_at(&mut [0u8; 8], 0).unwrap_err()
+    })
+    .await;
+    assert_eq!(e.raw_os_error(), Some(116), "ESTALE: {e}");
     m.unmount().await;
 }
 
