@@ -3,8 +3,9 @@
 //! and a peer that dies mid-transfer.
 
 use crate::common::*;
-use mosaicfs_vfs::Errno;
+use mosaicfs_common::documents::FileDoc;
 use mosaicfs_vfs::cache::{Cache, Mode};
+use mosaicfs_vfs::{Errno, Vfs};
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 
@@ -143,26 +144,14 @@ async fn adjacent_missing_blocks_are_one_request_and_present_ones_are_never_refe
 
 #[tokio::test]
 async fn a_sequential_reader_gets_few_large_read_ahead_requests_and_no_byte_twice() {
-    let f = Fixture::new(ProxyOpts::default()).await;
-    let mut cfg = f.config();
-    cfg.full_file_threshold = 1 << 20;
-    cfg.block_size = 64 << 10;
-    cfg.max_readahead = 1 << 20;
-    let vfs = f.vfs(cfg, f.cache_config()).await;
-    let data = content(6_000_000, 12);
-    let doc = f.add_file("stream.bin", &data).await;
+    let (f, vfs, data, doc) = streaming_fixture("stream.bin", 12).await;
     let got = read_all(&vfs, &doc, 32 << 10).await;
     assert!(got == data, "bytes differ");
     // 183 reads of 32 KiB; read-ahead makes the requests much fewer, and
     // together they cover the file exactly once.
     let ranges = requested(&f);
     assert!(ranges.len() <= 16, "{} requests: {ranges:?}", ranges.len());
-    let mut next = 0;
-    for (a, b) in &ranges {
-        assert_eq!(*a, next, "gap or overlap at {a}: {ranges:?}");
-        next = *b;
-    }
-    assert_eq!(next, data.len() as u64);
+    assert_requested_once(&f, data.len() as u64);
     // Each request's last bytes reach index.db before its readers wake.
     let e = vfs.cache().entries().await.unwrap().remove(0);
     assert_eq!((e.mode, e.block_map.interval_count()), (Mode::Block, 1));
@@ -171,6 +160,31 @@ async fn a_sequential_reader_gets_few_large_read_ahead_requests_and_no_byte_twic
         data.len() as u64,
         "index.db has every range"
     );
+}
+
+/// A 6 MB remote file in block mode (64 KiB blocks, read-ahead up to
+/// 1 MiB): the fixture, the VFS, the content and the document.
+async fn streaming_fixture(name: &str, seed: u64) -> (Fixture, Vfs, Vec<u8>, FileDoc) {
+    let f = Fixture::new(ProxyOpts::default()).await;
+    let mut cfg = f.config();
+    cfg.full_file_threshold = 1 << 20;
+    cfg.block_size = 64 << 10;
+    cfg.max_readahead = 1 << 20;
+    let vfs = f.vfs(cfg, f.cache_config()).await;
+    let data = content(6_000_000, seed);
+    let doc = f.add_file(name, &data).await;
+    (f, vfs, data, doc)
+}
+
+/// The range requests cover `0..len` exactly once (no gap, no overlap).
+fn assert_requested_once(f: &Fixture, len: u64) {
+    let ranges = requested(f);
+    let mut next = 0;
+    for (a, b) in &ranges {
+        assert_eq!(*a, next, "gap or overlap at {a}: {ranges:?}");
+        next = *b;
+    }
+    assert_eq!(next, len);
 }
 
 /// The `(start, end)` of every range request the proxy saw, sorted.
@@ -196,14 +210,7 @@ fn requested(f: &Fixture) -> Vec<(u64, u64)> {
 /// the end of every window).
 #[tokio::test]
 async fn read_ahead_starts_while_the_reader_consumes_present_bytes() {
-    let f = Fixture::new(ProxyOpts::default()).await;
-    let mut cfg = f.config();
-    cfg.full_file_threshold = 1 << 20;
-    cfg.block_size = 64 << 10;
-    cfg.max_readahead = 1 << 20;
-    let vfs = f.vfs(cfg, f.cache_config()).await;
-    let data = content(6_000_000, 13);
-    let doc = f.add_file("ahead.bin", &data).await;
+    let (f, vfs, data, doc) = streaming_fixture("ahead.bin", 13).await;
     let h = vfs.open(&doc).await.unwrap();
     let chunk = 32u64 << 10;
     let mut pos = 0u64;
@@ -251,12 +258,7 @@ async fn read_ahead_starts_while_the_reader_consumes_present_bytes() {
         pos += chunk;
     }
     assert!(got == data, "bytes differ");
-    let mut next = 0;
-    for (a, b) in requested(&f) {
-        assert_eq!(a, next, "gap or overlap at {a}");
-        next = b;
-    }
-    assert_eq!(next, data.len() as u64);
+    assert_requested_once(&f, data.len() as u64);
 }
 
 #[tokio::test]
