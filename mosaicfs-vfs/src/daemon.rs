@@ -42,6 +42,8 @@ pub struct MountOptions {
     pub kernel_opens: bool,
     /// See [`FuseConfig::linger`].
     pub linger: Duration,
+    /// See [`FuseConfig::readahead`].
+    pub readahead: u32,
 }
 
 /// Why the daemon stopped with an error.
@@ -159,6 +161,7 @@ pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), 
     fuse_cfg.allow_other = opts.allow_other;
     fuse_cfg.kernel_opens = opts.kernel_opens;
     fuse_cfg.linger = opts.linger;
+    fuse_cfg.readahead = opts.readahead;
     crate::fuse::raise_nofile_limit();
     let core = Arc::new(Core::new(index, vfs, fuse_cfg));
     let mounted_at = std::time::Instant::now();

@@ -42,6 +42,14 @@ enum Command {
         /// much CPU per such answer.
         #[arg(long, value_name = "MICROSECONDS", default_value_t = mosaicfs_vfs::fuse::LINGER.as_micros() as u64)]
         linger_us: u64,
+        /// Readahead of the mount in KiB, set on its backing device after
+        /// mounting (needs root; the kernel's default is 128). Larger makes
+        /// sequential reads the daemon serves (first reads of remote files)
+        /// come in fewer, larger requests; smaller makes the kernel fetch
+        /// less beyond what random reads ask for.
+        #[arg(long, value_name = "KIB", default_value_t = mosaicfs_vfs::fuse::MAX_READAHEAD / 1024,
+              value_parser = clap::value_parser!(u32).range(4..=65536))]
+        readahead_kib: u32,
     },
 }
 
@@ -56,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         allow_other,
         kernel_opens,
         linger_us,
+        readahead_kib,
     } = Args::parse().command;
     let shutdown = CancellationToken::new();
     let s = shutdown.clone();
@@ -73,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         allow_other,
         kernel_opens,
         linger: std::time::Duration::from_micros(linger_us),
+        readahead: readahead_kib * 1024,
     };
     Ok(run(opts, shutdown).await?)
 }

@@ -289,5 +289,19 @@ async fn a_bad_mountpoint_or_config_is_a_clear_error_and_a_non_zero_exit() {
         !st.success() && err.contains("cannot read the config file"),
         "{err}"
     );
+    // A readahead out of range names the option and the range.
+    let out = Command::new(BIN)
+        .args(["mount", "--config"])
+        .arg(&cfg)
+        .arg("--mountpoint")
+        .arg(&mnt)
+        .args(["--readahead-kib", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--readahead-kib") && err.contains("4..=65536"),
+        "{err}"
+    );
     assert!(!is_mounted(&mnt));
 }

@@ -1120,27 +1120,7 @@ async fn sequential_reads_through_the_daemon_come_in_large_requests() {
     fc.passthrough = false;
     let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], f.tmp.path(), fc).await;
     let kib = mosaicfs_vfs::fuse::MAX_READAHEAD / 1024;
-    let mnt = m.path("/tree");
-    // Raised by a thread of its own, once the mount answers.
-    let sysfs = blocking(move || {
-        use std::os::unix::fs::MetadataExt;
-        let dev = std::fs::metadata(&mnt).unwrap().dev();
-        let p = format!(
-            "/sys/class/bdi/{}:{}/read_ahead_kb",
-            rustix::fs::major(dev),
-            rustix::fs::minor(dev)
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let kb = std::fs::read_to_string(&p).unwrap();
-            if kb.trim() == kib.to_string() || Instant::now() > deadline {
-                break kb;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    })
-    .await;
-    assert_eq!(sysfs.trim(), kib.to_string(), "the mount's read_ahead_kb");
+    assert_eq!(readahead_kb(m.path("/tree"), kib).await, kib);
     let c = m.core.counts();
     let before = c.reads();
     let path = m.path("/tree/big.bin");
@@ -1164,6 +1144,36 @@ async fn sequential_reads_through_the_daemon_come_in_large_requests() {
         "{reads} READs for {len} bytes"
     );
     m.unmount().await;
+    // `FuseConfig::readahead` (`--readahead-kib`) sets another size.
+    let mut fc = FuseConfig::new();
+    fc.readahead = 256 << 10;
+    let dir = f.tmp.path().join("ra256");
+    let m = Mount::start_with(&f.db, &f.node, vec![f.watch.clone()], &dir, fc).await;
+    assert_eq!(readahead_kb(m.path("/tree"), 256).await, 256);
+    m.unmount().await;
+}
+
+/// The `read_ahead_kb` of the mount holding `path` once it is `want` (the
+/// mount sets it from a thread of its own), or after 10 s whatever it is.
+async fn readahead_kb(path: PathBuf, want: u32) -> u32 {
+    blocking(move || {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata(&path).unwrap().dev();
+        let p = format!(
+            "/sys/class/bdi/{}:{}/read_ahead_kb",
+            rustix::fs::major(dev),
+            rustix::fs::minor(dev)
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let kb: u32 = std::fs::read_to_string(&p).unwrap().trim().parse().unwrap();
+            if kb == want || Instant::now() > deadline {
+                break kb;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+    .await
 }
 
 /// The open cache holds at most its capacity (the older half goes), and
