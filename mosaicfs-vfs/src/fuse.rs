@@ -1558,47 +1558,111 @@ pub fn mount(core: Arc<Core>, mountpoint: &Path, rt: Handle) -> std::io::Result<
         cfg.acl = fuser::SessionACL::All;
     }
     let readahead = core.cfg.readahead;
+    // The directory mounted over, resolved before the mount hides it.
+    let canonical = std::fs::canonicalize(mountpoint)?;
     let fs = MosaicFs::new(core, rt);
     let linger = fs.linger.clone();
     let session = fuser::Session::new(fs, mountpoint, &cfg)?;
+    // INIT was answered inside `Session::new` (it sets the readahead too).
+    match raise_readahead(&canonical, readahead) {
+        Ok(path) => tracing::debug!(path = %path.display(), "readahead set"),
+        Err(e) => tracing::info!(error = %e,
+            "cannot set the mount's readahead (needs root); sequential reads of remote files go 128 KiB per request"),
+    }
     linger.attach(&session)?;
     let session = session.spawn()?;
-    // Once INIT is answered (it sets the readahead too; the `stat` in
-    // `raise_readahead` waits for it). On its own thread: the `stat` is
-    // answered by this mount, which may need the runtime the caller runs on.
-    let at = mountpoint.to_path_buf();
-    let raise = move || match raise_readahead(&at, readahead) {
-        Ok(path) => tracing::debug!(path = %path.display(), "readahead raised"),
-        Err(e) => tracing::info!(error = %e,
-            "cannot raise the mount's readahead (needs root); sequential reads of remote files go 128 KiB per request"),
-    };
-    if let Err(e) = std::thread::Builder::new()
-        .name("fuse-readahead".into())
-        .spawn(raise)
-    {
-        tracing::warn!(error = %e, "cannot start the thread that raises the readahead");
-    }
     Ok(Mounted {
         session: Some(session),
     })
 }
 
-/// Sets the readahead of the mount at `mountpoint` to `bytes`; returns the
-/// sysfs file written.
+/// Sets the readahead of the mount at `mountpoint` (a canonical path) to
+/// `bytes`; returns the sysfs file written.
 ///
 /// The kernel starts a FUSE mount's readahead at 128 KiB whatever INIT asks
 /// (it only lowers it), and the readahead window bounds how much one READ
 /// asks for: a sequential reader of a file served by the daemon (not passed
 /// through) waits for a round trip per 128 KiB. The mount's backing device
-/// is `/sys/class/bdi/MAJOR:MINOR`, writable by root.
+/// is `/sys/class/bdi/MAJOR:MINOR`, writable by root. The device number
+/// comes from `/proc/self/mountinfo`, not from a `stat` of the mount: that
+/// would be a request to the mount itself (served only once its session
+/// runs, and a reference that makes an early unmount fail with `EBUSY`).
 pub fn raise_readahead(mountpoint: &Path, bytes: u32) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let dev = std::fs::metadata(mountpoint)?.dev();
-    let path = PathBuf::from(format!(
-        "/sys/class/bdi/{}:{}/read_ahead_kb",
-        rustix::fs::major(dev),
-        rustix::fs::minor(dev)
-    ));
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let dev = mount_device(&info, mountpoint).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} is not in /proc/self/mountinfo", mountpoint.display()),
+        )
+    })?;
+    let path = PathBuf::from(format!("/sys/class/bdi/{dev}/read_ahead_kb"));
     std::fs::write(&path, format!("{}\n", bytes / 1024))?;
     Ok(path)
+}
+
+/// The `MAJOR:MINOR` of the newest mount at `mountpoint` in `mountinfo`
+/// (`/proc/self/mountinfo`: field 3 is the device, field 5 the mount point
+/// with space, tab, newline and backslash written as octal escapes).
+fn mount_device(mountinfo: &str, mountpoint: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let want = mountpoint.as_os_str().as_bytes();
+    mountinfo.lines().rev().find_map(|line| {
+        let mut fields = line.split(' ');
+        let dev = fields.nth(2)?;
+        let point = fields.nth(1)?;
+        (unescape_mountinfo(point) == want).then(|| dev.to_string())
+    })
+}
+
+/// A mountinfo field with its `\NNN` octal escapes decoded.
+fn unescape_mountinfo(field: &str) -> Vec<u8> {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                let v = d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
+                out.push(v as u8);
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mount_device_is_the_newest_mount_at_the_path_with_escapes_decoded() {
+        let info = "\
+22 1 0:21 / /proc rw,nosuid - proc proc rw
+40 22 0:45 / /tmp/my\\040mnt rw,nosuid - fuse.mosaicfs mosaicfs ro
+41 22 0:46 / /tmp/my\\040mnt rw,nosuid - fuse.mosaicfs mosaicfs ro
+42 22 0:47 / /tmp/my\\134tab\\011x rw shared:5 - fuse.mosaicfs mosaicfs ro
+";
+        assert_eq!(
+            mount_device(info, Path::new("/tmp/my mnt")).as_deref(),
+            Some("0:46"),
+            "the later of two mounts at one path"
+        );
+        assert_eq!(
+            mount_device(info, Path::new("/tmp/my\\tab\tx")).as_deref(),
+            Some("0:47")
+        );
+        assert_eq!(mount_device(info, Path::new("/tmp/my\\040mnt")), None);
+        assert_eq!(mount_device(info, Path::new("/tmp")), None);
+        // Short or odd lines answer nothing, they do not panic.
+        assert_eq!(mount_device("1 2\n\\\n", Path::new("/")), None);
+        assert_eq!(unescape_mountinfo("a\\04"), b"a\\04");
+    }
 }

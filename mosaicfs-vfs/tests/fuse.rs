@@ -1153,8 +1153,8 @@ async fn sequential_reads_through_the_daemon_come_in_large_requests() {
     m.unmount().await;
 }
 
-/// The `read_ahead_kb` of the mount holding `path` once it is `want` (the
-/// mount sets it from a thread of its own), or after 10 s whatever it is.
+/// The `read_ahead_kb` of the mount holding `path`, once it is `want` or
+/// after 10 s whatever it is.
 async fn readahead_kb(path: PathBuf, want: u32) -> u32 {
     blocking(move || {
         use std::os::unix::fs::MetadataExt;
