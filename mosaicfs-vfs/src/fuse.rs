@@ -188,12 +188,10 @@ impl Known {
 struct OpenFile {
     /// What reads are served from: `None` for passthrough opens of local
     /// files (the kernel reads the backing file itself) and for opens
-    /// answered from a [`CachedOpen::Closed`] entry until their first read
-    /// opens the file; a passthrough open of a complete cached remote copy
-    /// keeps it for the cache pin.
+    /// answered from a [`CachedOpen::Closed`] entry (no backing file either)
+    /// until their first read opens the file; a passthrough open of a
+    /// complete cached remote copy keeps it for the cache pin.
     handle: Option<Arc<VfsHandle>>,
-    /// Opened from a [`CachedOpen::Closed`] entry: a read opens the file.
-    reopen: bool,
     /// Keeps the kernel's backing file registered until release (an open
     /// reply naming it is processed after we sent it).
     _backing: Option<Arc<BackingId>>,
@@ -898,7 +896,6 @@ impl Core {
             CachedOpen::Passthrough(b) => (
                 OpenFile {
                     handle: None,
-                    reopen: false,
                     _backing: Some(b.clone()),
                 },
                 Opened::Passthrough {
@@ -910,7 +907,6 @@ impl Core {
             CachedOpen::Plain(h) => (
                 OpenFile {
                     handle: Some(h.clone()),
-                    reopen: false,
                     _backing: None,
                 },
                 Opened::Plain {
@@ -921,7 +917,6 @@ impl Core {
             CachedOpen::Closed => (
                 OpenFile {
                     handle: None,
-                    reopen: true,
                     _backing: None,
                 },
                 Opened::Plain {
@@ -1000,7 +995,6 @@ impl Core {
                         fh,
                         OpenFile {
                             handle: keep,
-                            reopen: false,
                             _backing: Some(id.clone()),
                         },
                     );
@@ -1027,7 +1021,6 @@ impl Core {
             fh,
             OpenFile {
                 handle: Some(Arc::new(handle)),
-                reopen: false,
                 _backing: None,
             },
         );
@@ -1120,9 +1113,12 @@ impl Core {
             Some(OpenFile {
                 handle: Some(h), ..
             }) => Ok(Some(h.clone())),
-            Some(OpenFile { reopen: true, .. }) => Ok(None),
             // A passthrough open is read by the kernel; it never asks us.
-            Some(_) => Err(Errno::EIO),
+            Some(OpenFile {
+                _backing: Some(_), ..
+            }) => Err(Errno::EIO),
+            // Neither: answered from a closed entry.
+            Some(_) => Ok(None),
             None => Err(Errno::EBADF),
         }
     }
@@ -1587,7 +1583,7 @@ pub fn mount(core: Arc<Core>, mountpoint: &Path, rt: Handle) -> std::io::Result<
 /// comes from `/proc/self/mountinfo`, not from a `stat` of the mount: that
 /// would be a request to the mount itself (served only once its session
 /// runs, and a reference that makes an early unmount fail with `EBUSY`).
-pub fn raise_readahead(mountpoint: &Path, bytes: u32) -> std::io::Result<PathBuf> {
+fn raise_readahead(mountpoint: &Path, bytes: u32) -> std::io::Result<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")?;
     let dev = mount_device(&info, mountpoint).ok_or_else(|| {
         std::io::Error::new(
