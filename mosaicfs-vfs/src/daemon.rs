@@ -143,18 +143,24 @@ pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), 
             "agent.toml has no control_plane_fingerprint: the control plane's certificate must chain to a public root, or transfers from other nodes will fail"
         );
     }
-    let signer = TokenSigner::new(
+    let signer = Arc::new(TokenSigner::new(
         &config.control_plane_url,
         config.control_plane_fingerprint.as_deref(),
         &node_id,
         &config.access_key_id,
         &config.secret_key,
-    )?;
+    )?);
+    // The connection to the control plane, open before the first remote
+    // read needs a token.
+    tokio::spawn({
+        let signer = signer.clone();
+        async move { signer.warm().await }
+    });
     let vfs = Vfs::new(
         VfsConfig::new(&node_id, config.watch_paths.clone()),
         cache,
         Arc::new(db),
-        Arc::new(signer),
+        signer,
     );
     let mut fuse_cfg = FuseConfig::new();
     fuse_cfg.passthrough = opts.passthrough;

@@ -13,7 +13,8 @@
 use crate::error::{Errno, VfsError};
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
-use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
@@ -146,6 +147,12 @@ pub trait Signer: Send + Sync {
         query: &'a str,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<Vec<(String, String)>, FetchError>>;
+
+    /// A hint that a request for `file_id` on node `owner` is coming:
+    /// a signer that must ask for something first (a [`TokenSigner`]) may
+    /// start now, so that the ask overlaps the caller's other work. Never
+    /// fails; the request's own `sign` reports any error.
+    fn prepare(&self, _owner: &str, _file_id: &str) {}
 }
 
 /// Signs every request with one credential (access key id and the key
@@ -214,17 +221,38 @@ const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// until [`TOKEN_REFRESH_MARGIN_SECS`] before they expire. Requests to this
 /// node's own endpoint are signed with the own credential directly.
 ///
+/// One token request per file at a time: callers wanting a token that is
+/// already being asked for (a [`Signer::prepare`] at open, two readers of
+/// one file) wait for that request. Its TLS connection to the control plane
+/// is kept for [`CONTROL_PLANE_IDLE`] (with TCP keepalive), and
+/// [`TokenSigner::warm`] opens it ahead of the first token, so a token costs
+/// one request, not a handshake too.
+///
 /// Token request failures: a connection failure or a 5xx from the control
 /// plane is reported as a transient `Status` 503/5xx (retried by the
 /// transfer policy); any other refusal is a `Signing` error (`EIO`).
 pub struct TokenSigner {
+    inner: Arc<TokenInner>,
+}
+
+struct TokenInner {
     http: reqwest::Client,
+    base: String,
     url: String,
     path: String,
     node_id: String,
     own: CredentialSigner,
     tokens: Mutex<HashMap<String, (String, i64)>>,
+    inflight: Mutex<HashMap<String, TokenFuture>>,
+    requests: std::sync::atomic::AtomicU64,
 }
+
+/// A token request in flight: the token and its expiry (unix seconds).
+type TokenFuture = Shared<BoxFuture<'static, Result<(String, i64), FetchError>>>;
+
+/// How long an idle connection to the control plane is kept for the next
+/// token request.
+pub const CONTROL_PLANE_IDLE: Duration = Duration::from_secs(600);
 
 #[derive(serde::Deserialize)]
 struct IssuedToken {
@@ -251,7 +279,9 @@ impl TokenSigner {
             .map_err(|e| FetchError::Signing(format!("control plane URL {url:?}: {e}")))?;
         let mut builder = reqwest::Client::builder()
             .timeout(TOKEN_REQUEST_TIMEOUT)
-            .connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+            .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+            .pool_idle_timeout(CONTROL_PLANE_IDLE)
+            .tcp_keepalive(Duration::from_secs(60));
         if let Some(fp) = fingerprint {
             let tls = mosaicfs_common::tls::PinnedVerifier::new(Some(fp))
                 .client_config()
@@ -262,24 +292,101 @@ impl TokenSigner {
             .build()
             .map_err(|e| FetchError::Signing(format!("HTTP client setup: {e}")))?;
         Ok(TokenSigner {
-            http,
-            path: parsed.path().to_string(),
-            url,
-            node_id: node_id.to_string(),
-            own: CredentialSigner::from_secret(access_key_id, secret),
-            tokens: Mutex::default(),
+            inner: Arc::new(TokenInner {
+                http,
+                base: base.to_string(),
+                path: parsed.path().to_string(),
+                url,
+                node_id: node_id.to_string(),
+                own: CredentialSigner::from_secret(access_key_id, secret),
+                tokens: Mutex::default(),
+                inflight: Mutex::default(),
+                requests: Default::default(),
+            }),
         })
     }
 
     /// A token for `file_id`: the cached one while it has more than the
-    /// margin left, else a fresh one from the control plane.
+    /// margin left, else the one being asked for, else a fresh one from the
+    /// control plane.
     pub async fn token(&self, file_id: &str) -> Result<String, FetchError> {
-        let now = chrono::Utc::now().timestamp();
-        if let Some((token, exp)) = self.cached(file_id)
-            && now < exp - TOKEN_REFRESH_MARGIN_SECS
-        {
-            return Ok(token);
+        match self.inner.cached(file_id) {
+            Some(token) => Ok(token),
+            None => self.inner.start(file_id).await.map(|(token, _)| token),
         }
+    }
+
+    /// Token requests sent to the control plane so far.
+    pub fn requests(&self) -> u64 {
+        self.inner
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Opens the connection to the control plane (`GET /health`), which
+    /// the next token request then reuses; whether the control plane
+    /// answered. Failures are only logged: a token request reports its own.
+    pub async fn warm(&self) -> bool {
+        let url = format!("{}/health", self.inner.base);
+        match self.inner.http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => true,
+            Ok(r) => {
+                tracing::debug!(
+                    operation = "control_plane_warm",
+                    status = r.status().as_u16(),
+                    "the control plane answered /health with an error"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::debug!(operation = "control_plane_warm", error = %chain(&e),
+                    "the control plane is not reachable yet");
+                false
+            }
+        }
+    }
+}
+
+impl TokenInner {
+    fn cached(&self, file_id: &str) -> Option<String> {
+        let now = chrono::Utc::now().timestamp();
+        let (token, exp) = self.tokens.lock().ok()?.get(file_id).cloned()?;
+        (now < exp - TOKEN_REFRESH_MARGIN_SECS).then_some(token)
+    }
+
+    /// The request for `file_id` in flight, started if there is none.
+    fn start(self: &Arc<Self>, file_id: &str) -> TokenFuture {
+        let mut inflight = match self.inflight.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(f) = inflight.get(file_id) {
+            return f.clone();
+        }
+        let (me, id) = (self.clone(), file_id.to_string());
+        let fut = async move {
+            let r = me.request(&id).await;
+            if let Ok((token, exp)) = &r
+                && let Ok(mut tokens) = me.tokens.lock()
+            {
+                let now = chrono::Utc::now().timestamp();
+                tokens.retain(|_, (_, e)| now < *e - TOKEN_REFRESH_MARGIN_SECS);
+                tokens.insert(id.clone(), (token.clone(), *exp));
+            }
+            if let Ok(mut inflight) = me.inflight.lock() {
+                inflight.remove(&id);
+            }
+            r
+        }
+        .boxed()
+        .shared();
+        inflight.insert(file_id.to_string(), fut.clone());
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        fut
+    }
+
+    async fn request(&self, file_id: &str) -> Result<(String, i64), FetchError> {
         let body = serde_json::to_vec(&serde_json::json!({
             "node_id": self.node_id,
             "file_id": file_id,
@@ -335,15 +442,7 @@ impl TokenSigner {
                 ))
             })?
             .timestamp();
-        if let Ok(mut tokens) = self.tokens.lock() {
-            tokens.retain(|_, (_, e)| now < *e - TOKEN_REFRESH_MARGIN_SECS);
-            tokens.insert(file_id.to_string(), (issued.token.clone(), exp));
-        }
-        Ok(issued.token)
-    }
-
-    fn cached(&self, file_id: &str) -> Option<(String, i64)> {
-        self.tokens.lock().ok()?.get(file_id).cloned()
+        Ok((issued.token, exp))
     }
 }
 
@@ -369,8 +468,8 @@ impl Signer for TokenSigner {
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<Vec<(String, String)>, FetchError>> {
         Box::pin(async move {
-            if node.node_id == self.node_id {
-                return Ok(self.own.headers(method, path, query, body));
+            if node.node_id == self.inner.node_id {
+                return Ok(self.inner.own.headers(method, path, query, body));
             }
             let file_id = path
                 .rsplit_once(TRANSFER_ROUTE)
@@ -385,6 +484,20 @@ impl Signer for TokenSigner {
                 hmac::token_authorization(&token),
             )])
         })
+    }
+
+    fn prepare(&self, owner: &str, file_id: &str) {
+        if owner == self.inner.node_id || self.inner.cached(file_id).is_some() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let fut = self.inner.start(file_id);
+        // Driven to its end even if nobody comes to read it.
+        rt.spawn(async move {
+            let _ = fut.await;
+        });
     }
 }
 
@@ -480,6 +593,12 @@ impl TransferClient {
     /// A client signing with `signer`.
     pub fn new(signer: Arc<dyn Signer>, cfg: TransferConfig) -> TransferClient {
         TransferClient { signer, cfg }
+    }
+
+    /// A request for `file_id` on node `owner` is coming: see
+    /// [`Signer::prepare`].
+    pub fn prepare(&self, owner: &str, file_id: &str) {
+        self.signer.prepare(owner, file_id);
     }
 
     /// One request; returns the response with its body still streaming.

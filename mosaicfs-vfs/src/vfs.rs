@@ -255,9 +255,33 @@ impl Vfs {
             return spawn_blocking(move || vfs.open_own(&f)).await;
         }
         // Both node documents at once: this node's (network mounts, for
-        // tier selection) and the owner's (its endpoint, for Tier 4).
+        // tier selection) and the owner's (its endpoint, for Tier 4); and
+        // meanwhile the cache: unless it holds the whole file, the transfer
+        // token is asked for now, so that the first read does not wait for
+        // it after the open (it is wasted only if a network mount serves
+        // the file).
         let owner = &file.source.node_id;
-        let (own, owner_doc) = tokio::join!(self.node(&cfg.node_id), self.node(owner));
+        let key = cache_key(&file.id);
+        let meta = EntryMeta {
+            key: key.clone(),
+            file_id: file.id.clone(),
+            node_id: owner.clone(),
+            export_path: file.source.export_path.clone(),
+            size: file.size,
+            mtime: mosaicfs_common::time::format(&file.mtime),
+        };
+        let cached = async {
+            let complete = match self.inner.cache.lookup(&meta).await {
+                Ok(entry) => entry.is_some_and(|e| e.has(0..file.size)),
+                Err(e) => return Err(e),
+            };
+            if !complete {
+                self.inner.client.prepare(owner, &file.id);
+            }
+            Ok(complete)
+        };
+        let (own, owner_doc, complete) =
+            tokio::join!(self.node(&cfg.node_id), self.node(owner), cached);
         let mounts = own?.map(|n| n.network_mounts).unwrap_or_default();
         let (f, node_id, watch, eviction) = (
             file.clone(),
@@ -282,15 +306,6 @@ impl Vfs {
                     })
                 })?;
                 endpoint_of(&node)?;
-                let key = cache_key(&file.id);
-                let meta = EntryMeta {
-                    key: key.clone(),
-                    file_id: file.id.clone(),
-                    node_id: owner.clone(),
-                    export_path: file.source.export_path.clone(),
-                    size: file.size,
-                    mtime: mosaicfs_common::time::format(&file.mtime),
-                };
                 self.inner.cache.pin(&key);
                 let pin = Pin {
                     cache: self.inner.cache.clone(),
@@ -299,7 +314,12 @@ impl Vfs {
                 // A complete, current copy in the cache is opened like a
                 // local file, so the FUSE backend can pass reads through to
                 // it (the pin keeps it from eviction while open).
-                let local = self.open_cached(&meta, file.size).await?;
+                // (A copy completed meanwhile is read through the block
+                // path, from the cache file.)
+                let local = match complete? {
+                    true => self.open_cached(&meta, file.size).await?,
+                    false => None,
+                };
                 Ok(FileHandle {
                     file: file.clone(),
                     tier,

@@ -185,16 +185,31 @@ async fn vfs(
     )
 }
 
-#[tokio::test]
-async fn node_a_reads_node_bs_file_with_a_transfer_token() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cp = control_plane(&tmp.path().join("server")).await;
+/// A control plane, node B serving `b.bin` (1.5 MB) from its transfer
+/// endpoint (file documents from the control plane's database, its local
+/// replica in production), and node A's credential.
+struct TwoNodes {
+    cp: ControlPlane,
+    node_a: String,
+    key_a: String,
+    secret_a: String,
+    id: String,
+    file: FileDoc,
+    data: Vec<u8>,
+    stop: CancellationToken,
+}
+
+impl Drop for TwoNodes {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn two_nodes(tmp: &std::path::Path) -> TwoNodes {
+    let cp = control_plane(&tmp.join("server")).await;
     let pid = std::process::id();
     let (node_a, node_b) = (format!("node-a-{pid}"), format!("node-b-{pid}"));
-
-    // Node B: its transfer endpoint, reading file documents from the control
-    // plane's database (its local replica in production).
-    let watch = tmp.path().join("watch-b");
+    let watch = tmp.join("watch-b");
     std::fs::create_dir_all(&watch).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -217,16 +232,48 @@ async fn node_a_reads_node_bs_file_with_a_transfer_token() {
     let doc = file_doc(&id, &node_b, &watch.join("b.bin"));
     cp.db.put(&doc).await.unwrap();
     let file: FileDoc = serde_json::from_value(doc).unwrap();
+    TwoNodes {
+        cp,
+        node_a,
+        key_a,
+        secret_a,
+        id,
+        file,
+        data,
+        stop,
+    }
+}
+
+impl TwoNodes {
+    fn signer(&self) -> Arc<TokenSigner> {
+        Arc::new(
+            TokenSigner::new(
+                &self.cp.url,
+                Some(&self.cp.fingerprint),
+                &self.node_a,
+                &self.key_a,
+                &self.secret_a,
+            )
+            .unwrap(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn node_a_reads_node_bs_file_with_a_transfer_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = two_nodes(tmp.path()).await;
+    let (cp, id, file) = (&n.cp, &n.id, &n.file);
 
     // A's own credential is not accepted by B's endpoint.
     let plain = vfs(
-        &cp,
-        &node_a,
+        cp,
+        &n.node_a,
         &tmp.path().join("cache-plain"),
-        Arc::new(CredentialSigner::from_secret(&key_a, &secret_a)),
+        Arc::new(CredentialSigner::from_secret(&n.key_a, &n.secret_a)),
     )
     .await;
-    let h = plain.open(&file).await;
+    let h = plain.open(file).await;
     let err = match h {
         Ok(h) => plain.read_handle(&h, 0, 4096).await.unwrap_err(),
         Err(e) => e,
@@ -234,16 +281,14 @@ async fn node_a_reads_node_bs_file_with_a_transfer_token() {
     assert_eq!(err.errno(), Errno::Io, "{err}");
 
     // With a TokenSigner (A's credential, pinned control plane) it reads.
-    let signer = Arc::new(
-        TokenSigner::new(&cp.url, Some(&cp.fingerprint), &node_a, &key_a, &secret_a).unwrap(),
-    );
-    let a = vfs(&cp, &node_a, &tmp.path().join("cache-a"), signer.clone()).await;
-    let got = read_all(&a, &file, 1 << 20).await;
-    assert!(got == data, "bytes differ");
+    let signer = n.signer();
+    let a = vfs(cp, &n.node_a, &tmp.path().join("cache-a"), signer.clone()).await;
+    let got = read_all(&a, file, 1 << 20).await;
+    assert!(got == n.data, "bytes differ");
     // The token is cached: the same one comes back.
     assert_eq!(
-        signer.token(&id).await.unwrap(),
-        signer.token(&id).await.unwrap()
+        signer.token(id).await.unwrap(),
+        signer.token(id).await.unwrap()
     );
 
     // A wrong pin fails the token request, so the read fails.
@@ -251,12 +296,99 @@ async fn node_a_reads_node_bs_file_with_a_transfer_token() {
         TokenSigner::new(
             &cp.url,
             Some(&mosaicfs_common::tls::fingerprint(b"not the certificate")),
-            &node_a,
-            &key_a,
-            &secret_a,
+            &n.node_a,
+            &n.key_a,
+            &n.secret_a,
         )
         .unwrap(),
     );
-    assert!(wrong.token(&id).await.is_err());
-    stop.cancel();
+    assert!(wrong.token(id).await.is_err());
+}
+
+/// Tokens the control plane issued, from its `/metrics`.
+async fn tokens_issued(cp: &ControlPlane) -> u64 {
+    let text = cp
+        .http
+        .get(format!("{}/metrics", cp.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("mosaicfs_http_requests_total{")
+                && l.contains("route=\"/api/agent/transfer-token\"")
+                && l.contains("status=\"200\"")
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// The token of a remote file is asked for when the file is opened (beside
+/// the node lookups), not by its first read; asks for one file share one
+/// request; a file the cache holds whole needs none.
+#[tokio::test]
+async fn the_token_is_asked_for_at_open_once_per_file_and_not_for_cached_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = two_nodes(tmp.path()).await;
+    let (cp, file) = (&n.cp, &n.file);
+    let cache_dir = tmp.path().join("cache-a");
+    let signer = n.signer();
+    let a = vfs(cp, &n.node_a, &cache_dir, signer.clone()).await;
+
+    let h = a.open(file).await.unwrap();
+    assert_eq!(signer.requests(), 1, "the open asked for the token");
+    let mut got = Vec::new();
+    while got.len() < n.data.len() {
+        let b = a.read_handle(&h, got.len() as u64, 1 << 20).await.unwrap();
+        assert!(!b.is_empty());
+        got.extend_from_slice(&b);
+    }
+    assert!(got == n.data, "bytes differ");
+    drop(h);
+    assert_eq!(signer.requests(), 1, "the reads used the open's token");
+    assert_eq!(tokens_issued(cp).await, 1);
+
+    // Three asks at once for a token nobody has yet: one request.
+    let other = format!("file::{:032x}", 0xfeed_u128);
+    let (x, y, z) = tokio::join!(
+        signer.token(&other),
+        signer.token(&other),
+        signer.token(&other)
+    );
+    assert_eq!(signer.requests(), 2);
+    // (The control plane refuses: no such file. All three get the answer.)
+    for r in [x, y, z] {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("404"), "{e}");
+    }
+
+    // A new signer over the same cache, which now holds the whole file:
+    // opening and reading it ask for nothing.
+    let fresh = n.signer();
+    let b = vfs(cp, &n.node_a, &cache_dir, fresh.clone()).await;
+    assert!(read_all(&b, file, 1 << 20).await == n.data);
+    assert_eq!(fresh.requests(), 0);
+    assert_eq!(tokens_issued(cp).await, 1);
+
+    // The connection is opened ahead when asked; a dead control plane
+    // only answers false.
+    assert!(fresh.warm().await);
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = TokenSigner::new(
+        &format!("https://127.0.0.1:{port}"),
+        Some(&cp.fingerprint),
+        &n.node_a,
+        &n.key_a,
+        &n.secret_a,
+    )
+    .unwrap();
+    assert!(!dead.warm().await);
 }
