@@ -581,6 +581,17 @@ async fn transfer_tokens_are_signed_with_the_owners_key() {
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     let resp = post(&s, "/api/agent/transfer-token", &ask, &a).await;
     expect_error(resp, StatusCode::CONFLICT, "disabled").await;
+
+    // The file deleted: refused, saying so.
+    s.db.update(file_b, |d| {
+        let mut d = d?;
+        d["status"] = json!("deleted");
+        Some(d)
+    })
+    .await
+    .unwrap();
+    let resp = post(&s, "/api/agent/transfer-token", &ask, &a).await;
+    expect_error(resp, StatusCode::NOT_FOUND, "is deleted").await;
 }
 
 /// `POST /api/agent/heartbeat` merges a conflicting node document by field
