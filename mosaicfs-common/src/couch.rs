@@ -91,6 +91,11 @@ impl CouchError {
         }
     }
 
+    /// No answer within the request's timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, CouchError::Transport { source, .. } if source.is_timeout())
+    }
+
     /// The HTTP status, when CouchDB answered.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
@@ -236,6 +241,9 @@ pub struct CouchClient {
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// A longpoll `_changes` request is given up this long after its wait
+/// (at most as long as the wait itself): see [`CouchClient::changes`].
+const LONGPOLL_GRACE: Duration = Duration::from_secs(5);
 
 impl CouchClient {
     /// A client for `config.database` on `config.url`. Credentials may also
@@ -349,8 +357,29 @@ impl CouchClient {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<(StatusCode, bytes::Bytes), CouchError> {
+        self.request_retrying(
+            operation,
+            method,
+            url,
+            body,
+            timeout,
+            CouchError::is_transient,
+        )
+        .await
+    }
+
+    /// [`CouchClient::request`], retrying the errors `transient` accepts.
+    async fn request_retrying(
+        &self,
+        operation: &str,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        timeout: Duration,
+        transient: fn(&CouchError) -> bool,
+    ) -> Result<(StatusCode, bytes::Bytes), CouchError> {
         self.retry
-            .run(operation, CouchError::is_transient, || {
+            .run(operation, transient, || {
                 let mut req = self
                     .http
                     .request(method.clone(), url.clone())
@@ -682,7 +711,7 @@ impl CouchClient {
             if let Some(wait) = q.longpoll {
                 qp.append_pair("feed", "longpoll");
                 qp.append_pair("timeout", &wait.as_millis().to_string());
-                timeout = wait + Duration::from_secs(30);
+                timeout = wait + wait.min(LONGPOLL_GRACE);
             }
             if let Some(f) = &q.filter {
                 qp.append_pair("filter", f);
@@ -691,10 +720,26 @@ impl CouchClient {
                 qp.append_pair(k, v);
             }
         }
-        let (_, bytes) = self
-            .request("read changes", Method::GET, url, None, timeout)
-            .await?;
-        decode("read changes", &bytes)
+        // A longpoll that times out is not retried: see below.
+        let transient: fn(&CouchError) -> bool = if q.longpoll.is_some() {
+            |e| e.is_transient() && !e.is_timeout()
+        } else {
+            CouchError::is_transient
+        };
+        match self
+            .request_retrying("read changes", Method::GET, url, None, timeout, transient)
+            .await
+        {
+            Ok((_, bytes)) => decode("read changes", &bytes),
+            // A longpoll still open past its wait (and the grace) had no
+            // change to report: CouchDB ends it at `timeout`, pouchdb-server
+            // keeps it open with heartbeat newlines. Not a failure.
+            Err(e) if q.longpoll.is_some() && e.is_timeout() => Ok(ChangesPage {
+                results: Vec::new(),
+                last_seq: q.since.clone().unwrap_or_else(|| Value::from(0)),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// A Mango query. Prefer local indexes for hot paths: `_find` with

@@ -356,3 +356,47 @@ async fn a_listing_cached_from_one_index_is_not_served_for_another() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A longpoll with nothing to report is an empty page soon after its wait,
+/// not an error: CouchDB ends it at `timeout`, pouchdb-server keeps it open
+/// with heartbeat newlines until the client gives up. (Counted as a
+/// failure, it used to back the follower off for up to a minute per idle
+/// minute, delaying the next change by as much.) A change during the wait
+/// still ends it at once.
+#[tokio::test]
+async fn an_idle_longpoll_is_an_empty_page_not_an_error() {
+    use mosaicfs_common::couch::ChangesQuery;
+    let db = mosaicfs_testsupport::server("a")
+        .fresh_db("index_idle_longpoll")
+        .await;
+    db.put(&file(1, "n")).await.unwrap();
+    let since = update_seq(&db).await;
+    let longpoll = |secs| ChangesQuery {
+        since: Some(since.clone()),
+        longpoll: Some(Duration::from_secs(secs)),
+        ..Default::default()
+    };
+
+    let t = std::time::Instant::now();
+    let page = db.changes(&longpoll(1)).await.unwrap();
+    assert!(page.results.is_empty(), "{:?}", page.results);
+    assert_eq!(
+        mosaicfs_index::seq_number(&page.last_seq),
+        mosaicfs_index::seq_number(&since)
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+
+    let writer = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            db.put(&file(2, "n")).await.unwrap();
+        })
+    };
+    let t = std::time::Instant::now();
+    let page = db.changes(&longpoll(20)).await.unwrap();
+    writer.await.unwrap();
+    let ids: Vec<&str> = page.results.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, [file(2, "n")["_id"].as_str().unwrap()]);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+}
