@@ -26,11 +26,12 @@ use crate::block_map::{self, BlockMap};
 use crate::cache::{Cache, CacheError, EntryMeta, Mode, read_exact_at};
 use crate::error::VfsError;
 use crate::fetch::{FetchError, TransferClient};
+use crate::lock;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use mosaicfs_common::documents::{FileDoc, NodeDoc};
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// Largest read-ahead window of a sequential reader.
 pub const DEFAULT_MAX_READAHEAD: u64 = 64 << 20;
@@ -126,10 +127,6 @@ struct Pending {
     id: u64,
     /// What is still to arrive.
     range: Range<u64>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What a block-mode read came to.

@@ -19,6 +19,7 @@
 
 use crate::block_map::{BlockMap, BlockMapError};
 use crate::blocks::BlockState;
+use crate::lock;
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -27,7 +28,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Default cap on cached bytes: 10 GB.
@@ -199,10 +200,6 @@ struct Inner {
 struct Touches {
     pending: HashMap<String, i64>,
     last_flush: Instant,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn now_ms() -> i64 {

@@ -11,6 +11,7 @@
 //! that goes away gives `EIO` after the retries, never a hang.
 
 use crate::error::{Errno, VfsError};
+use crate::lock;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
@@ -27,6 +28,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -244,7 +246,7 @@ struct TokenInner {
     own: CredentialSigner,
     tokens: Mutex<HashMap<String, (String, i64)>>,
     inflight: Mutex<HashMap<String, TokenFuture>>,
-    requests: std::sync::atomic::AtomicU64,
+    requests: AtomicU64,
 }
 
 /// A token request in flight: the token and its expiry (unix seconds).
@@ -318,9 +320,7 @@ impl TokenSigner {
 
     /// Token requests sent to the control plane so far.
     pub fn requests(&self) -> u64 {
-        self.inner
-            .requests
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.requests.load(Ordering::Relaxed)
     }
 
     /// Opens the connection to the control plane (`GET /health`), which
@@ -350,39 +350,32 @@ impl TokenSigner {
 impl TokenInner {
     fn cached(&self, file_id: &str) -> Option<String> {
         let now = chrono::Utc::now().timestamp();
-        let (token, exp) = self.tokens.lock().ok()?.get(file_id).cloned()?;
+        let (token, exp) = lock(&self.tokens).get(file_id).cloned()?;
         (now < exp - TOKEN_REFRESH_MARGIN_SECS).then_some(token)
     }
 
     /// The request for `file_id` in flight, started if there is none.
     fn start(self: &Arc<Self>, file_id: &str) -> TokenFuture {
-        let mut inflight = match self.inflight.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut inflight = lock(&self.inflight);
         if let Some(f) = inflight.get(file_id) {
             return f.clone();
         }
         let (me, id) = (self.clone(), file_id.to_string());
         let fut = async move {
             let r = me.request(&id).await;
-            if let Ok((token, exp)) = &r
-                && let Ok(mut tokens) = me.tokens.lock()
-            {
+            if let Ok((token, exp)) = &r {
                 let now = chrono::Utc::now().timestamp();
+                let mut tokens = lock(&me.tokens);
                 tokens.retain(|_, (_, e)| now < *e - TOKEN_REFRESH_MARGIN_SECS);
                 tokens.insert(id.clone(), (token.clone(), *exp));
             }
-            if let Ok(mut inflight) = me.inflight.lock() {
-                inflight.remove(&id);
-            }
+            lock(&me.inflight).remove(&id);
             r
         }
         .boxed()
         .shared();
         inflight.insert(file_id.to_string(), fut.clone());
-        self.requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
         fut
     }
 

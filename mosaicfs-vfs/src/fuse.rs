@@ -43,6 +43,7 @@
 //! `KEEP_CACHE` is never combined with passthrough (the kernel answers the
 //! open with EIO).
 
+use crate::lock;
 use crate::{FileHandle as VfsHandle, Vfs};
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
@@ -59,7 +60,7 @@ use std::collections::hash_map::Entry as Slot;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::runtime::Handle;
 
@@ -398,10 +399,6 @@ pub struct Core {
     seen: Mutex<HashMap<u64, (u64, Timestamp)>>,
     next_fh: AtomicU64,
     counts: OpCounts,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn errno_of(e: &crate::VfsError) -> Errno {

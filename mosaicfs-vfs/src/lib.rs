@@ -32,3 +32,9 @@ pub mod vfs;
 
 pub use error::{Errno, VfsError};
 pub use vfs::{FileHandle, Vfs, VfsConfig};
+
+/// Locks `m`, also after a panic in another holder: every lock in this
+/// crate guards state that stays consistent between statements.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

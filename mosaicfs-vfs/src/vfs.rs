@@ -12,6 +12,7 @@ use crate::blocks::{BlockRead, DEFAULT_MAX_READAHEAD, Outcome};
 use crate::cache::{Cache, EntryMeta, Mode, cache_key, read_exact_at};
 use crate::error::VfsError;
 use crate::fetch::{FetchError, NodeSource, Signer, TransferClient, TransferConfig, endpoint_of};
+use crate::lock;
 use crate::tier::{CloudPlaceholderCheck, EvictionCheck, Tier, select_tier};
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -20,7 +21,7 @@ use mosaicfs_common::documents::{FileDoc, FileStatus, NodeDoc};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Files below this size are fetched whole; larger ones in blocks.
@@ -86,10 +87,6 @@ struct Inner {
     eviction: Arc<dyn EvictionCheck>,
     inflight: Mutex<HashMap<FetchKey, SharedFetch>>,
     node_cache: Mutex<HashMap<String, (Instant, Option<NodeDoc>)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The handle of `file` served from a local path (Tiers 1–3), opened on the
@@ -271,14 +268,12 @@ impl Vfs {
             mtime: mosaicfs_common::time::format(&file.mtime),
         };
         let cached = async {
-            let complete = match self.inner.cache.lookup(&meta).await {
-                Ok(entry) => entry.is_some_and(|e| e.has(0..file.size)),
-                Err(e) => return Err(e),
-            };
+            let entry = self.inner.cache.lookup(&meta).await?;
+            let complete = entry.is_some_and(|e| e.has(0..file.size));
             if !complete {
                 self.inner.client.prepare(owner, &file.id);
             }
-            Ok(complete)
+            Ok::<_, crate::cache::CacheError>(complete)
         };
         let (own, owner_doc, complete) =
             tokio::join!(self.node(&cfg.node_id), self.node(owner), cached);
@@ -313,11 +308,10 @@ impl Vfs {
                 };
                 // A complete, current copy in the cache is opened like a
                 // local file, so the FUSE backend can pass reads through to
-                // it (the pin keeps it from eviction while open).
-                // (A copy completed meanwhile is read through the block
-                // path, from the cache file.)
+                // it (the pin keeps it from eviction while open); a copy
+                // completed since the lookup is read through the block path.
                 let local = match complete? {
-                    true => self.open_cached(&meta, file.size).await?,
+                    true => self.open_cached(&meta).await?,
                     false => None,
                 };
                 Ok(FileHandle {
@@ -334,20 +328,12 @@ impl Vfs {
         }
     }
 
-    /// The cache file of `meta` opened for reading, if the cache holds all
-    /// of its `size` bytes for the current version (a stale entry is dropped
-    /// by the lookup). Records the access, since reads of the returned file
-    /// do not pass through [`Vfs::read_handle`]'s cache path.
-    async fn open_cached(
-        &self,
-        meta: &EntryMeta,
-        size: u64,
-    ) -> Result<Option<Arc<std::fs::File>>, VfsError> {
+    /// The cache file of `meta`, which the cache's lookup found complete
+    /// for the current version, opened for reading. Records the access,
+    /// since reads of the returned file do not pass through
+    /// [`Vfs::read_handle`]'s cache path.
+    async fn open_cached(&self, meta: &EntryMeta) -> Result<Option<Arc<std::fs::File>>, VfsError> {
         let cache = &self.inner.cache;
-        match cache.lookup(meta).await? {
-            Some(e) if e.has(0..size) => {}
-            _ => return Ok(None),
-        }
         let path = cache.file_path(&meta.key);
         let opened = spawn_blocking(move || {
             std::fs::File::open(&path)
