@@ -1,0 +1,5 @@
+import { PageHeader } from '@/components/common'
+
+export default function FileBrowser() {
+  return <PageHeader title="FileBrowser" description="Being built." />
+}

@@ -1,0 +1,5 @@
+import { PageHeader } from '@/components/common'
+
+export default function Labels() {
+  return <PageHeader title="Labels" description="Being built." />
+}

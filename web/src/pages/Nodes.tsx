@@ -1,0 +1,5 @@
+import { PageHeader } from '@/components/common'
+
+export default function Nodes() {
+  return <PageHeader title="Nodes" description="Being built." />
+}

@@ -1,0 +1,5 @@
+import { PageHeader } from '@/components/common'
+
+export default function SettingsPage() {
+  return <PageHeader title="SettingsPage" description="Being built." />
+}
