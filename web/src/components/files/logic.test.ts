@@ -11,6 +11,8 @@ import {
   nextSort,
   parentPath,
   previewKind,
+  searchPath,
+  toggleLabel,
   sampleEvenly,
   sortEntries,
   splatToPath,
@@ -176,5 +178,16 @@ describe('decodeHead', () => {
     const bytes = new TextEncoder().encode('aé') // 61 c3 a9
     expect(decodeHead(bytes.subarray(0, 2), 3, 2)).toEqual({ text: 'a', truncated: true })
     expect(decodeHead(bytes, 3)).toEqual({ text: 'aé', truncated: false })
+  })
+})
+
+describe('search', () => {
+  it('repeats label and skips a blank query', () => {
+    expect(searchPath(' tax ', ['a', 'b c'], 'CUR', 50)).toBe('/api/search?q=tax&label=a&label=b+c&limit=50&cursor=CUR')
+    expect(searchPath('', ['a'])).toBe('/api/search?label=a&limit=100')
+  })
+  it('toggles labels', () => {
+    expect(toggleLabel(['a', 'b'], 'a')).toEqual(['b'])
+    expect(toggleLabel(['b'], 'a')).toEqual(['b', 'a'])
   })
 })

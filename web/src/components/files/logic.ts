@@ -284,3 +284,21 @@ export function previewKind(mime: string | null | undefined, name: string): Prev
 
 /** Bytes of a text preview. */
 export const TEXT_PREVIEW_BYTES = 64 * 1024
+
+// ---------------------------------------------------------------------------
+// Search
+
+/** `GET /api/search` with `label` repeated (ANDed by the server). */
+export function searchPath(q: string, labels: readonly string[], cursor?: string, limit = 100): string {
+  const p = new URLSearchParams()
+  if (q.trim()) p.set('q', q.trim())
+  for (const l of labels) p.append('label', l)
+  p.set('limit', String(limit))
+  if (cursor) p.set('cursor', cursor)
+  return `/api/search?${p.toString()}`
+}
+
+/** Turns one label filter on or off, keeping the others in order. */
+export function toggleLabel(labels: readonly string[], label: string): string[] {
+  return labels.includes(label) ? labels.filter((l) => l !== label) : [...labels, label]
+}
