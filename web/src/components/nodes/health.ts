@@ -51,13 +51,6 @@ export const HEALTH_LABEL: Record<Health, string> = {
   disabled: 'Disabled',
 }
 
-export const HEALTH_BADGE: Record<Health, 'success' | 'warning' | 'destructive' | 'secondary'> = {
-  online: 'success',
-  degraded: 'warning',
-  stale: 'warning',
-  offline: 'destructive',
-  disabled: 'secondary',
-}
 
 export type NodeKind = 'physical' | 'bridge'
 
