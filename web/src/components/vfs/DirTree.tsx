@@ -1,7 +1,7 @@
 // The directory tree (role=tree): arrow keys move, Right/Left expand and
 // collapse, Home/End jump, Enter/Space select; one item is in the tab order.
 import { ChevronDown, ChevronRight, Folder, FolderOpen } from 'lucide-react'
-import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react'
+import { useEffect, useId, useMemo, useRef, useState, type KeyboardEvent } from 'react'
 import { Badge } from '@/components/ui/badge'
 import { cn } from '@/lib/utils'
 import { pathChain, visibleRows, type TreeNode } from './logic'
@@ -11,6 +11,7 @@ export function DirTree({ root, selected, onSelect }: { root: TreeNode; selected
   const [focused, setFocused] = useState(selected)
   const refs = useRef(new Map<string, HTMLLIElement>())
   const focusOnRender = useRef(false)
+  const treeId = useId()
 
   // Selecting a directory elsewhere (a link, the listing) reveals it.
   useEffect(() => {
@@ -97,7 +98,7 @@ export function DirTree({ root, selected, onSelect }: { root: TreeNode; selected
         aria-selected={isSel}
         aria-expanded={node.children.length ? open : undefined}
         aria-level={node.depth + 1}
-        aria-label={`${node.path === '/' ? '/ (root)' : node.name}, ${mounts} ${mounts === 1 ? 'mount' : 'mounts'}`}
+        aria-labelledby={`${treeId}-${node.doc.inode}`}
         tabIndex={node.path === current ? 0 : -1}
         onKeyDown={(e) => onKeyDown(e, node)}
         onFocus={(e) => {
@@ -129,12 +130,15 @@ export function DirTree({ root, selected, onSelect }: { root: TreeNode; selected
             {open ? <ChevronDown className="size-3.5" /> : <ChevronRight className="size-3.5" />}
           </span>
           {open || isSel ? <FolderOpen className="size-4 shrink-0 text-muted-foreground" aria-hidden="true" /> : <Folder className="size-4 shrink-0 text-muted-foreground" aria-hidden="true" />}
-          <span className="truncate">{node.path === '/' ? '/' : node.name}</span>
-          {mounts > 0 && (
-            <Badge variant="secondary" className="ml-auto" aria-hidden="true" data-testid="vfs-dir-mounts">
-              {mounts}
-            </Badge>
-          )}
+          <span id={`${treeId}-${node.doc.inode}`} className="flex min-w-0 flex-1 items-center gap-1">
+            <span className="truncate">{node.path === '/' ? '/' : node.name}</span>
+            {mounts > 0 && (
+              <Badge variant="secondary" className="ml-auto" data-testid="vfs-dir-mounts">
+                {mounts}
+                <span className="sr-only">{mounts === 1 ? ' mount' : ' mounts'}</span>
+              </Badge>
+            )}
+          </span>
         </div>
         {node.children.length > 0 && open && (
           <ul role="group">{node.children.map(render)}</ul>

@@ -192,7 +192,7 @@ function EditorBody({ dir, dirs, onClose }: { dir: VirtualDirectoryDoc; dirs: Vi
         </section>
 
         {topError != null && <ErrorMessage error={topError} />}
-        <div className="sticky bottom-0 -mx-5 flex items-center gap-2 border-t bg-popover px-5 py-3">
+        <div className="sticky -bottom-5 z-10 -mx-5 flex items-center gap-2 border-t bg-popover px-5 py-3">
           <Button type="submit" disabled={invalid || save.isPending} data-testid="mount-save">
             {save.isPending ? 'Saving…' : 'Save'}
           </Button>
