@@ -26,7 +26,7 @@ import {
   type SortKey,
   type SortState,
 } from '@/components/files/logic'
-import { listingQuery } from '@/components/files/queries'
+import { listingQuery, listingRefetchInterval } from '@/components/files/queries'
 import type { FileDocument, VfsEntry } from '@/components/files/types'
 import { Button } from '@/components/ui/button'
 import { Input } from '@/components/ui/input'
@@ -49,7 +49,7 @@ export default function FileBrowser() {
 
   const listing = useQuery({
     ...listingQuery(path),
-    refetchInterval: 5000,
+    refetchInterval: (q) => listingRefetchInterval(q.state.data?.entries.length),
     refetchIntervalInBackground: false,
   })
 
@@ -64,8 +64,16 @@ export default function FileBrowser() {
   useEffect(() => setFilter(''), [path])
 
   const nodeLabel = useCallback((id: string | undefined) => nodeName(nodes.data, id), [nodes.data])
+  // The replica re-reads nodes on every replicated change (heartbeats): key
+  // the sort on the names only, so a big listing is not re-sorted each time.
+  const nodeNames = useMemo(() => JSON.stringify((nodes.data ?? []).map((n) => [n.node_id, n.friendly_name || n.node_id])), [nodes.data])
+  const byNodeName = useMemo(() => {
+    if (sort.key !== 'node') return undefined
+    const m = new Map<string, string>(JSON.parse(nodeNames) as [string, string][])
+    return (id: string | undefined) => (id ? (m.get(id) ?? id) : '')
+  }, [sort.key, nodeNames])
   const entries = listing.data?.entries
-  const sorted = useMemo(() => (entries ? sortEntries(entries, sort, nodeLabel) : []), [entries, sort, nodeLabel])
+  const sorted = useMemo(() => (entries ? sortEntries(entries, sort, byNodeName) : []), [entries, sort, byNodeName])
   const shown = useMemo(() => filterEntries(sorted, deferredFilter), [sorted, deferredFilter])
 
   const open = (e: VfsEntry) => {

@@ -27,6 +27,7 @@ export function NodeBadge({ nodeId, className }: { nodeId: string; className?: s
       title={nodeId}
     >
       <span
+        role="img"
         aria-label={node ? (online ? 'online' : node.status) : 'unknown node'}
         className={cn('inline-block size-1.5 rounded-full', online ? 'bg-green-300' : 'bg-slate-300')}
       />

@@ -4,7 +4,7 @@
 // A node's children are the directory documents under it (GET /api/vfs/tree,
 // depth 1) plus the subdirectories its mounts synthesize, which only its
 // listing (GET /api/vfs) shows.
-import { useQueryClient, type QueryClient } from '@tanstack/react-query'
+import { isCancelledError, useQueryClient, type QueryClient } from '@tanstack/react-query'
 import { ChevronDown, ChevronRight, Folder, FolderOpen, Loader2 } from 'lucide-react'
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react'
 import { api } from '@/lib/api'
@@ -19,6 +19,17 @@ interface Child {
 
 type Loaded = { state: 'loading' } | { state: 'error'; message: string } | { state: 'done'; children: Child[] }
 
+/** The listing, shared with the table's query; asked again if that query was cancelled under us (its page unmounted). */
+async function fetchListing(qc: QueryClient, path: string) {
+  for (let i = 0; ; i++) {
+    try {
+      return await qc.fetchQuery({ ...listingQuery(path), staleTime: 10_000 })
+    } catch (e) {
+      if (!isCancelledError(e) || i >= 2) throw e
+    }
+  }
+}
+
 async function loadChildren(qc: QueryClient, path: string): Promise<Child[]> {
   const [tree, listing] = await Promise.allSettled([
     qc.fetchQuery({
@@ -26,7 +37,7 @@ async function loadChildren(qc: QueryClient, path: string): Promise<Child[]> {
       queryFn: ({ signal }) => api<VfsTreeNode>('/api/vfs/tree', { query: { path, depth: 1 }, signal }),
       staleTime: 10_000,
     }),
-    qc.fetchQuery({ ...listingQuery(path), staleTime: 10_000 }),
+    fetchListing(qc, path),
   ])
   if (tree.status === 'rejected' && listing.status === 'rejected') throw tree.reason
   const byPath = new Map<string, Child>()

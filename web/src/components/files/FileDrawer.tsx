@@ -223,6 +223,7 @@ function LabelsSection({ fileId }: { fileId: string }) {
               }}
               placeholder="e.g. taxes-2026"
               maxLength={100}
+              className="min-w-0 flex-1"
               aria-invalid={fieldError ? true : undefined}
               aria-describedby={fieldError ? `${inputId}-error` : undefined}
               data-testid="label-input"

@@ -31,15 +31,16 @@ export interface FileTableProps {
 const COLUMNS: { key: SortKey; label: string; className: string }[] = [
   { key: 'name', label: 'Name', className: 'w-auto' },
   { key: 'size', label: 'Size', className: 'w-28 text-right' },
-  { key: 'mtime', label: 'Modified', className: 'w-36' },
-  { key: 'node', label: 'Node', className: 'w-44' },
+  { key: 'mtime', label: 'Modified', className: 'w-48' },
+  { key: 'node', label: 'Node', className: 'w-40' },
 ]
 
 export function FileTable({ entries, total, sort, onSort, onOpen, onDetails, onDownload, onApplyLabels, resetKey }: FileTableProps) {
   const scrollRef = useRef<HTMLDivElement>(null)
   const [active, setActive] = useState(0)
   const [menuEntry, setMenuEntry] = useState<VfsEntry | null>(null)
-  const focusAfterRender = useRef(false)
+  /** A row to focus once it is rendered (after a keyboard move scrolled to it). */
+  const pendingFocus = useRef<number | null>(null)
   const v = useVirtualizer({
     count: entries.length,
     getScrollElement: () => scrollRef.current,
@@ -54,10 +55,12 @@ export function FileTable({ entries, total, sort, onSort, onOpen, onDetails, onD
   const activeIndex = Math.min(active, Math.max(0, entries.length - 1))
 
   useEffect(() => {
-    if (!focusAfterRender.current) return
-    focusAfterRender.current = false
-    const el = scrollRef.current?.querySelector<HTMLElement>(`tr[data-index="${activeIndex}"]`)
-    el?.focus({ preventScroll: true })
+    if (pendingFocus.current === null) return
+    const el = scrollRef.current?.querySelector<HTMLElement>(`tr[data-index="${pendingFocus.current}"]`)
+    if (el) {
+      pendingFocus.current = null
+      el.focus({ preventScroll: true })
+    }
   })
 
   const items = v.getVirtualItems()
@@ -69,7 +72,7 @@ export function FileTable({ entries, total, sort, onSort, onOpen, onDetails, onD
     const n = Math.max(0, Math.min(entries.length - 1, i))
     setActive(n)
     v.scrollToIndex(n, { align: 'auto' })
-    focusAfterRender.current = true
+    pendingFocus.current = n
   }
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
@@ -124,7 +127,7 @@ export function FileTable({ entries, total, sort, onSort, onOpen, onDetails, onD
           aria-label={activeRendered ? undefined : 'Directory contents'}
           role={activeRendered ? undefined : 'region'}
         >
-          <table className="w-full table-fixed border-collapse text-sm" aria-rowcount={entries.length + 1} aria-label="Directory contents" data-testid="file-table" data-total={total} data-count={entries.length}>
+          <table className="w-full table-fixed border-separate border-spacing-0 text-sm" aria-rowcount={entries.length + 1} aria-label="Directory contents" data-testid="file-table" data-total={total} data-count={entries.length}>
             <colgroup>
               {COLUMNS.map((c) => (
                 <col key={c.key} className={c.className.split(' ')[0]} />
@@ -182,7 +185,7 @@ export function FileTable({ entries, total, sort, onSort, onOpen, onDetails, onD
                       setMenuEntry(e)
                     }}
                     className={cn(
-                      'cursor-default border-b outline-none last:border-0 hover:bg-muted/50 focus-visible:outline-2 focus-visible:-outline-offset-2 focus-visible:outline-ring',
+                      'cursor-default outline-none hover:bg-muted/50 focus-visible:outline-2 focus-visible:-outline-offset-2 focus-visible:outline-ring [&>td]:border-b [&>td]:border-border',
                       isActive && 'bg-muted/60',
                     )}
                     style={{ height: ROW_HEIGHT }}
