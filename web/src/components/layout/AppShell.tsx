@@ -149,8 +149,9 @@ export function AppShell({ children }: { children: ReactNode }) {
           <NotificationBell />
           <DropdownMenu>
             <DropdownMenuTrigger asChild>
-              <Button variant="ghost" size="sm" aria-label="User menu">
-                <User />
+              <Button variant="ghost" size="sm">
+                <User aria-hidden="true" />
+                <span className="sr-only">User menu: </span>
                 <span className="hidden font-mono text-xs md:inline">{session?.accessKeyId}</span>
               </Button>
             </DropdownMenuTrigger>
