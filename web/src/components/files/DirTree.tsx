@@ -15,6 +15,7 @@ import type { VfsTreeNode } from './types'
 interface Child {
   path: string
   name: string
+  synthesized?: boolean
 }
 
 type Loaded = { state: 'loading' } | { state: 'error'; message: string } | { state: 'done'; children: Child[] }
@@ -30,21 +31,26 @@ async function fetchListing(qc: QueryClient, path: string) {
   }
 }
 
-async function loadChildren(qc: QueryClient, path: string): Promise<Child[]> {
-  const [tree, listing] = await Promise.allSettled([
+async function loadChildren(qc: QueryClient, path: string, synthesized: boolean): Promise<Child[]> {
+  const fetchTree = () =>
     qc.fetchQuery({
       queryKey: ['vfs-tree', path],
       queryFn: ({ signal }) => api<VfsTreeNode>('/api/vfs/tree', { query: { path, depth: 1 }, signal }),
       staleTime: 10_000,
-    }),
-    fetchListing(qc, path),
-  ])
+    })
+  // A synthesized folder has no directory document, hence no tree node: ask
+  // the tree only for folders not known (or, from the listing, found) to be one.
+  const noTree = Promise.resolve<VfsTreeNode>({ path, name: '', inode: 0, children: [] })
+  const listingP = fetchListing(qc, path)
+  const treeP = synthesized ? noTree : listingP.then((l) => (l.synthesized ? noTree : fetchTree()), fetchTree)
+  const [tree, listing] = await Promise.allSettled([treeP, listingP])
   if (tree.status === 'rejected' && listing.status === 'rejected') throw tree.reason
   const byPath = new Map<string, Child>()
   if (tree.status === 'fulfilled') for (const c of tree.value.children) byPath.set(c.path, { path: c.path, name: c.name })
   if (listing.status === 'fulfilled')
     for (const e of listing.value.entries)
-      if (e.kind === 'directory' && e.virtual_path) byPath.set(e.virtual_path, { path: e.virtual_path, name: e.name })
+      if (e.kind === 'directory' && e.virtual_path && !byPath.has(e.virtual_path))
+        byPath.set(e.virtual_path, { path: e.virtual_path, name: e.name, synthesized: e.synthesized === true })
   return [...byPath.values()].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: 'base' }))
 }
 
@@ -76,6 +82,8 @@ export function DirTree({ current, onOpen }: { current: string; onOpen: (path: s
   const [focused, setFocused] = useState<string>(current)
   const refs = useRef(new Map<string, HTMLLIElement>())
   const inFlight = useRef(new Set<string>())
+  /** Folders known to be synthesized by a mount (no directory document). */
+  const synthesized = useRef(new Set<string>())
 
   const load = useCallback(
     (path: string, force = false) => {
@@ -83,9 +91,12 @@ export function DirTree({ current, onOpen }: { current: string; onOpen: (path: s
       if (!force && loaded.get(path)?.state === 'done') return
       inFlight.current.add(path)
       setLoaded((m) => (m.get(path)?.state === 'done' ? m : new Map(m).set(path, { state: 'loading' })))
-      loadChildren(qc, path)
+      loadChildren(qc, path, synthesized.current.has(path))
         .then(
-          (children) => setLoaded((m) => new Map(m).set(path, { state: 'done', children })),
+          (children) => {
+            for (const c of children) if (c.synthesized) synthesized.current.add(c.path)
+            setLoaded((m) => new Map(m).set(path, { state: 'done', children }))
+          },
           (e: unknown) => setLoaded((m) => new Map(m).set(path, { state: 'error', message: e instanceof Error ? e.message : String(e) })),
         )
         .finally(() => inFlight.current.delete(path))

@@ -3,7 +3,7 @@
 // inline preview chosen by MIME type.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Download, Plus } from 'lucide-react'
-import { useEffect, useId, useState, type FormEvent } from 'react'
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react'
 import { EmptyState, ErrorMessage, LabelChip, NodeBadge } from '@/components/common'
 import { Button } from '@/components/ui/button'
 import { Input } from '@/components/ui/input'
@@ -40,11 +40,28 @@ export function FileDrawer({
   virtualPath?: string
 }) {
   const file = useFileDocument(fileId)
+  // Give focus back to what opened the drawer (a row, a result) on close.
+  const returnTo = useRef<HTMLElement | null>(null)
+  const wasOpen = useRef(false)
+  if (fileId !== null && !wasOpen.current && typeof document !== 'undefined') returnTo.current = document.activeElement as HTMLElement | null
+  wasOpen.current = fileId !== null
   const title = file.data?.name ?? (file.isError ? 'File' : 'File details')
   return (
     <Dialog open={fileId !== null} onOpenChange={(open) => !open && onClose()}>
       {fileId !== null && (
-        <SheetContent title={title} description="File details, labels and preview" data-testid="file-drawer" data-file-id={fileId}>
+        <SheetContent
+          title={title}
+          description="File details, labels and preview"
+          data-testid="file-drawer"
+          data-file-id={fileId}
+          onCloseAutoFocus={(e) => {
+            const el = returnTo.current
+            if (el && el.isConnected) {
+              e.preventDefault()
+              el.focus()
+            }
+          }}
+        >
           {file.isPending ? (
             <LoadingRows rows={6} label="Loading file details" />
           ) : file.isError ? (
