@@ -11,6 +11,13 @@
 //! Filters are design-document JavaScript functions with `query_params`, not
 //! Mango selectors: both Apache CouchDB 3 and pouchdb-server accept them
 //! (a `selector` crashes pouchdb-server 4.2.0).
+//!
+//! The browser replica (flow 3) holds only the small document types. At the
+//! 500,000-file target a replica of the `file` documents is too big for a
+//! browser's IndexedDB, so file listings come from the server's index through
+//! the API; plugin documents stay out because their settings may hold
+//! secret-typed values that a filter cannot redact (the plugin API serves them
+//! redacted).
 
 use crate::couch::{CouchClient, CouchError};
 use serde_json::{Value, json};
@@ -18,7 +25,7 @@ use serde_json::{Value, json};
 /// `_id` of the design document holding the filters.
 pub const DESIGN_DOC_ID: &str = "_design/mosaicfs";
 /// Bumped whenever a filter changes; written into the design document.
-pub const DESIGN_VERSION: u32 = 1;
+pub const DESIGN_VERSION: u32 = 2;
 
 /// Flow 1: what an agent pushes: its own node, status, utilization,
 /// notification, file and annotation documents, and nothing else.
@@ -52,14 +59,42 @@ pub const AGENT_PULL_FILTER: &str = r#"function (doc, req) {
   return true;
 }"#;
 
-/// Flow 3: what the browser replica receives: everything but credentials and
-/// design documents.
+/// Flow 3: what the browser replica receives: an allow-list of id prefixes
+/// (nodes, virtual directories, label assignments and rules, agent status,
+/// utilization, notifications), so `file`, `annotation`, `plugin`,
+/// `credential` and design documents, and any type added later, stay out
+/// unless listed here. Tombstones of allowed prefixes pass (they have no
+/// `type`), so deletions reach the browser; a live document whose `type`
+/// contradicts its prefix is refused as well.
 pub const BROWSER_FILTER: &str = r#"function (doc, req) {
   var id = doc._id;
-  if (id.indexOf('_design/') === 0) { return false; }
-  if (id.indexOf('credential::') === 0) { return false; }
-  return true;
+  var allowed = ['node::', 'dir::', 'label_file::', 'label_rule::', 'status::',
+                 'utilization::', 'notification::'];
+  var ok = false;
+  for (var i = 0; i < allowed.length; i++) {
+    if (id.indexOf(allowed[i]) === 0) { ok = true; break; }
+  }
+  if (!ok) { return false; }
+  if (doc._deleted) { return true; }
+  var t = doc.type;
+  return t !== 'file' && t !== 'annotation' && t !== 'credential' && t !== 'plugin';
 }"#;
+
+/// The id prefixes [`BROWSER_FILTER`] lets through, in its order.
+pub const BROWSER_PREFIXES: [&str; 7] = [
+    crate::ids::NODE_PREFIX,
+    crate::ids::DIR_PREFIX,
+    crate::ids::LABEL_FILE_PREFIX,
+    crate::ids::LABEL_RULE_PREFIX,
+    crate::ids::STATUS_PREFIX,
+    crate::ids::UTILIZATION_PREFIX,
+    crate::ids::NOTIFICATION_PREFIX,
+];
+
+/// The browser replica's database name for control-plane database `db`.
+pub fn browser_db_name(db: &str) -> String {
+    format!("{db}_browser")
+}
 
 /// The design document, as stored.
 pub fn design_document() -> Value {
@@ -131,6 +166,22 @@ impl ReplicationSpec {
             target: local.db_url_with_credentials(),
             filter: "mosaicfs/agent_pull".into(),
             query_params: json!({ "node_id": node_id }),
+        }
+    }
+
+    /// Flow 3: the control plane's database into its browser replica, on the
+    /// same server. The id names the database, so servers sharing one
+    /// CouchDB with different databases (tests, staging) do not take over
+    /// each other's replication.
+    pub fn browser(control_plane: &CouchClient) -> Self {
+        let db = control_plane.db_name();
+        let replica = control_plane.database(&browser_db_name(db));
+        ReplicationSpec {
+            id: format!("mosaicfs-browser-{db}"),
+            source: control_plane.db_url_with_credentials(),
+            target: replica.db_url_with_credentials(),
+            filter: "mosaicfs/browser".into(),
+            query_params: json!({}),
         }
     }
 
@@ -252,4 +303,55 @@ pub async fn replication_state(
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_filter_lists_exactly_the_allowed_prefixes() {
+        let list = BROWSER_FILTER
+            .split_once('[')
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(list, _)| list)
+            .expect("the filter has an allow-list");
+        let listed: Vec<&str> = list
+            .split(',')
+            .map(|s| s.trim().trim_matches('\''))
+            .collect();
+        assert_eq!(listed, BROWSER_PREFIXES);
+        for never in [
+            crate::ids::FILE_PREFIX,
+            crate::ids::ANNOTATION_PREFIX,
+            crate::ids::PLUGIN_PREFIX,
+            crate::ids::CREDENTIAL_PREFIX,
+            "_design/",
+        ] {
+            assert!(
+                !BROWSER_PREFIXES.iter().any(|p| never.starts_with(p)),
+                "{never}"
+            );
+        }
+    }
+
+    #[test]
+    fn browser_spec_targets_the_derived_database() {
+        let cp = CouchClient::new(&crate::couch::CouchConfig {
+            url: "http://127.0.0.1:5984".into(),
+            database: "mosaicfs".into(),
+            username: Some("admin".into()),
+            password: Some("pw".into()),
+        })
+        .unwrap();
+        let spec = ReplicationSpec::browser(&cp);
+        assert_eq!(spec.id, "mosaicfs-browser-mosaicfs");
+        assert_eq!(spec.source, "http://admin:pw@127.0.0.1:5984/mosaicfs");
+        assert_eq!(
+            spec.target,
+            "http://admin:pw@127.0.0.1:5984/mosaicfs_browser"
+        );
+        assert_eq!(spec.document()["filter"], "mosaicfs/browser");
+        assert_eq!(spec.document()["continuous"], true);
+    }
 }
