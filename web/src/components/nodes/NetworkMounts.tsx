@@ -73,7 +73,12 @@ function MountForm({
     <form onSubmit={submit} data-testid="mount-form" className="grid gap-3 rounded-md border p-3" aria-label={editing ? 'Edit network mount' : 'Add network mount'} noValidate>
       <p className="text-sm font-medium">{editing ? `Edit mount ${editing.mount_id}` : 'Add a network mount'}</p>
       <div className="grid gap-3 md:grid-cols-2">
-        <Field id="mount-remote_node_id" label="Remote node" error={errors.remote_node_id} hint="The node whose files this mount exposes.">
+        <Field
+          id="mount-remote_node_id"
+          label="Remote node"
+          error={errors.remote_node_id}
+          hint={others.length === 0 ? 'There is no other node yet: register the node that exports the share first.' : 'The node whose files this mount exposes.'}
+        >
           <select id="mount-remote_node_id" className={selectClass} value={draft.remote_node_id} onChange={set('remote_node_id')} {...err('remote_node_id')}>
             <option value="">Choose a node…</option>
             {others.map((n) => (

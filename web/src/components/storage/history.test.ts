@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { formatDay, parseDay, resolveRange, shapeHistory, usageLevel } from './history'
+import { storageTotals } from './types'
 
 const now = new Date(2026, 11, 3, 12, 0, 0).getTime()
 const DAY = 86_400_000
@@ -66,5 +67,19 @@ describe('usageLevel', () => {
     expect(usageLevel(74.9)).toBe('ok')
     expect(usageLevel(75)).toBe('warn')
     expect(usageLevel(90)).toBe('full')
+  })
+})
+
+describe('storageTotals', () => {
+  it('sums every filesystem of every node', () => {
+    const fs = (c: number, u: number) => ({ filesystem_id: 'x', mount_point: '/', fs_type: 'ext4', capacity_bytes: c, used_bytes: u })
+    expect(
+      storageTotals({
+        nodes: [
+          { node_id: 'a', friendly_name: 'A', status: 'online', storage: [fs(100, 10), fs(50, 5)], latest_snapshot: null },
+          { node_id: 'b', friendly_name: null, status: null, storage: [], latest_snapshot: null },
+        ],
+      }),
+    ).toEqual({ capacity: 150, used: 15, filesystems: 2 })
   })
 })
