@@ -192,7 +192,9 @@ export default function SearchPage() {
         ) : qError ? null : items.length === 0 ? (
           <EmptyState title="No files found">
             Nothing matches {q ? <>“{q}”</> : 'these labels'}
-            {q && labels.length > 0 ? ' with these labels' : ''}. Try a shorter part of the name, a glob such as *{q || '.pdf'}*, or fewer labels.
+            {q && labels.length > 0 ? ' with these labels' : ''}.{' '}
+            {q ? 'Try a shorter part of the name, or a glob such as *.pdf' : 'Turn a label off'}
+            {q && labels.length > 0 ? ', or turn a label off' : ''}.
           </EmptyState>
         ) : (
           <>
