@@ -1,6 +1,6 @@
 //! HTTP semantics of file content downloads, as pure functions: `Range`
 //! parsing (RFC 9110 §14), conditional requests (`If-None-Match`,
-//! `If-Range`), validators (`ETag`, `Last-Modified`) and
+//! `If-Range`), validators (`ETag`, `Last-Modified`), `Content-Type` and
 //! `Content-Disposition` (RFC 6266 with the RFC 5987 `filename*`). The route
 //! in `routes/files.rs` turns a [`Plan`] into a response; nothing here does
 //! I/O.
@@ -8,9 +8,16 @@
 //! Choices where the RFC leaves room: a multi-range request is answered with
 //! the whole file (200), never `multipart/byteranges`; a malformed `Range`
 //! (wrong unit, bad numbers, a reversed `a-b`) is ignored, as RFC 9110 says.
+//!
+//! Content is served from the web UI's own origin, where a page keeps its
+//! session token in memory: every answer says `X-Content-Type-Options:
+//! nosniff`, and all but PDFs (whose viewers run outside the page's origin
+//! and refuse to start in a sandbox) carry `Content-Security-Policy: sandbox`,
+//! so an HTML or SVG file opened inline runs no script in that origin.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use mosaicfs_common::time::Timestamp;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use mosaicfs_common::range::{RangeRequest, parse_range};
@@ -53,10 +60,31 @@ fn parse_http_date(s: &str) -> Option<Timestamp> {
         .map(|n| n.and_utc())
 }
 
-/// `attachment; filename="…"; filename*=UTF-8''…`: an ASCII fallback for old
-/// clients (non-ASCII, quotes, backslashes and controls become `_`) and the
-/// exact name percent-encoded per RFC 5987.
-pub fn content_disposition(name: &str) -> String {
+/// How a browser is to treat the bytes (RFC 6266 disposition type).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Disposition {
+    /// Shown in the page (`<video>`, `<img>`, `<iframe>`).
+    #[default]
+    Inline,
+    /// Saved as a download.
+    Attachment,
+}
+
+impl Disposition {
+    /// The disposition type as written in the header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Inline => "inline",
+            Disposition::Attachment => "attachment",
+        }
+    }
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…` (or `inline; …`): an ASCII
+/// fallback for old clients (non-ASCII, quotes, backslashes and controls
+/// become `_`) and the exact name percent-encoded per RFC 5987.
+pub fn content_disposition(disposition: Disposition, name: &str) -> String {
     let fallback: String = name
         .chars()
         .map(|c| {
@@ -76,7 +104,10 @@ pub fn content_disposition(name: &str) -> String {
             encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    format!(
+        "{}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}",
+        disposition.as_str()
+    )
 }
 
 /// Whether an `If-None-Match` value matches `etag` (weak comparison).
@@ -115,15 +146,26 @@ fn hv(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
+/// Whether a MIME type may be rendered without a CSP sandbox (see the module
+/// comment).
+fn needs_no_sandbox(mime: &str) -> bool {
+    let essence = mime.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/pdf")
+}
+
 /// Decides status, byte range and headers for a GET or HEAD of `meta` given
-/// the request headers.
-pub fn plan(request: &HeaderMap, meta: &ContentMeta) -> Plan {
+/// the request headers; `disposition` sets the `Content-Disposition` type.
+pub fn plan(request: &HeaderMap, meta: &ContentMeta, disposition: Disposition) -> Plan {
     let tag = etag(meta);
     let get = |name: header::HeaderName| request.get(name).and_then(|v| v.to_str().ok());
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, hv(&tag));
     headers.insert(header::LAST_MODIFIED, hv(&http_date(&meta.mtime)));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
 
     if let Some(inm) = get(header::IF_NONE_MATCH)
         && none_match(inm, &tag)
@@ -135,17 +177,22 @@ pub fn plan(request: &HeaderMap, meta: &ContentMeta) -> Plan {
         };
     }
 
-    headers.insert(
-        header::CONTENT_TYPE,
-        hv(meta
-            .mime_type
-            .as_deref()
-            .filter(|m| HeaderValue::from_str(m).is_ok())
-            .unwrap_or("application/octet-stream")),
-    );
+    let content_type = meta
+        .mime_type
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| m.contains('/') && HeaderValue::from_str(m).is_ok())
+        .unwrap_or("application/octet-stream");
+    headers.insert(header::CONTENT_TYPE, hv(content_type));
+    if !needs_no_sandbox(content_type) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox"),
+        );
+    }
     headers.insert(
         header::CONTENT_DISPOSITION,
-        hv(&content_disposition(&meta.name)),
+        hv(&content_disposition(disposition, &meta.name)),
     );
 
     let range_applies = get(header::IF_RANGE).is_none_or(|v| if_range_holds(v, &tag, &meta.mtime));
@@ -212,12 +259,17 @@ mod tests {
     #[test]
     fn plans_for_full_partial_unsatisfiable_and_not_modified() {
         let m = meta(10);
-        let p = plan(&HeaderMap::new(), &m);
+        let p = plan(&HeaderMap::new(), &m, Disposition::Attachment);
         assert_eq!(p.status, StatusCode::OK);
         assert_eq!(p.range, Some((0, 9)));
         assert_eq!(p.headers[header::CONTENT_LENGTH], "10");
         assert_eq!(p.headers[header::CONTENT_TYPE], "application/pdf");
         assert_eq!(p.headers[header::ACCEPT_RANGES], "bytes");
+        assert_eq!(p.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(
+            !p.headers.contains_key(header::CONTENT_SECURITY_POLICY),
+            "PDF viewers refuse a sandbox"
+        );
         assert_eq!(
             p.headers[header::LAST_MODIFIED],
             "Tue, 04 Mar 2025 05:06:07 GMT"
@@ -225,13 +277,13 @@ mod tests {
         let tag = p.headers[header::ETAG].to_str().unwrap().to_string();
         assert!(tag.starts_with('"') && tag.ends_with('"') && tag.len() == 34);
 
-        let p = plan(&req(&[("range", "bytes=-4")]), &m);
+        let p = plan(&req(&[("range", "bytes=-4")]), &m, Disposition::Attachment);
         assert_eq!(p.status, StatusCode::PARTIAL_CONTENT);
         assert_eq!(p.range, Some((6, 9)));
         assert_eq!(p.headers[header::CONTENT_RANGE], "bytes 6-9/10");
         assert_eq!(p.headers[header::CONTENT_LENGTH], "4");
 
-        let p = plan(&req(&[("range", "bytes=10-")]), &m);
+        let p = plan(&req(&[("range", "bytes=10-")]), &m, Disposition::Attachment);
         assert_eq!(p.status, StatusCode::RANGE_NOT_SATISFIABLE);
         assert_eq!(p.headers[header::CONTENT_RANGE], "bytes */10");
         assert_eq!(p.range, None);
@@ -242,11 +294,19 @@ mod tests {
             &format!("W/{tag}"),
             &format!("\"x\", {tag}"),
         ] {
-            let p = plan(&req(&[("if-none-match", inm), ("range", "bytes=0-1")]), &m);
+            let p = plan(
+                &req(&[("if-none-match", inm), ("range", "bytes=0-1")]),
+                &m,
+                Disposition::Inline,
+            );
             assert_eq!(p.status, StatusCode::NOT_MODIFIED, "{inm}");
             assert_eq!(p.range, None);
         }
-        let p = plan(&req(&[("if-none-match", "\"other\"")]), &m);
+        let p = plan(
+            &req(&[("if-none-match", "\"other\"")]),
+            &m,
+            Disposition::Inline,
+        );
         assert_eq!(p.status, StatusCode::OK);
 
         // A changed mtime changes the tag.
@@ -257,11 +317,15 @@ mod tests {
 
     #[test]
     fn empty_file_is_a_full_answer_without_a_body_range() {
-        let p = plan(&HeaderMap::new(), &meta(0));
+        let p = plan(&HeaderMap::new(), &meta(0), Disposition::Inline);
         assert_eq!(p.status, StatusCode::OK);
         assert_eq!(p.range, None);
         assert_eq!(p.headers[header::CONTENT_LENGTH], "0");
-        let p = plan(&req(&[("range", "bytes=0-")]), &meta(0));
+        let p = plan(
+            &req(&[("range", "bytes=0-")]),
+            &meta(0),
+            Disposition::Inline,
+        );
         assert_eq!(p.status, StatusCode::RANGE_NOT_SATISFIABLE);
         assert_eq!(p.headers[header::CONTENT_RANGE], "bytes */0");
     }
@@ -271,7 +335,12 @@ mod tests {
         let m = meta(10);
         let tag = etag(&m);
         let ranged = |if_range: &str| {
-            plan(&req(&[("range", "bytes=0-1"), ("if-range", if_range)]), &m).status
+            plan(
+                &req(&[("range", "bytes=0-1"), ("if-range", if_range)]),
+                &m,
+                Disposition::Inline,
+            )
+            .status
         };
         assert_eq!(ranged(&tag), StatusCode::PARTIAL_CONTENT);
         assert_eq!(ranged("\"stale\""), StatusCode::OK);
@@ -289,19 +358,55 @@ mod tests {
     }
 
     #[test]
+    fn content_type_from_the_document_and_sandboxed_unless_pdf() {
+        let mut m = meta(1);
+        let ct = |m: &ContentMeta| {
+            let p = plan(&HeaderMap::new(), m, Disposition::Inline);
+            (
+                p.headers[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+                p.headers
+                    .get(header::CONTENT_SECURITY_POLICY)
+                    .map(|v| v.to_str().unwrap().to_string()),
+                p.headers[header::CONTENT_DISPOSITION]
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        };
+        m.mime_type = Some("text/html; charset=utf-8".into());
+        let (t, csp, cd) = ct(&m);
+        assert_eq!(t, "text/html; charset=utf-8");
+        assert_eq!(csp.as_deref(), Some("sandbox"));
+        assert!(cd.starts_with("inline; filename="), "{cd}");
+        for odd in [None, Some(""), Some("nonsense"), Some("bad\nvalue/x")] {
+            m.mime_type = odd.map(str::to_owned);
+            let (t, csp, _) = ct(&m);
+            assert_eq!(t, "application/octet-stream", "{odd:?}");
+            assert_eq!(csp.as_deref(), Some("sandbox"));
+        }
+        m.mime_type = Some("Application/PDF".into());
+        assert_eq!(ct(&m).1, None);
+    }
+
+    #[test]
     fn content_disposition_has_ascii_fallback_and_rfc5987_name() {
         assert_eq!(
-            content_disposition("Résumé \"final\".pdf"),
+            content_disposition(Disposition::Attachment, "Résumé \"final\".pdf"),
             "attachment; filename=\"R_sum_ _final_.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%22final%22.pdf"
         );
         assert_eq!(
-            content_disposition("a b;c.txt"),
-            "attachment; filename=\"a b;c.txt\"; filename*=UTF-8''a%20b%3Bc.txt"
+            content_disposition(Disposition::Inline, "a b;c.txt"),
+            "inline; filename=\"a b;c.txt\"; filename*=UTF-8''a%20b%3Bc.txt"
         );
         assert_eq!(
-            content_disposition("日本\n.md"),
+            content_disposition(Disposition::Attachment, "日本\n.md"),
             "attachment; filename=\"___.md\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%0A.md"
         );
-        assert!(HeaderValue::from_str(&content_disposition("x\u{7f}\r\n")).is_ok());
+        assert!(
+            HeaderValue::from_str(&content_disposition(Disposition::Inline, "x\u{7f}\r\n")).is_ok()
+        );
     }
 }

@@ -10,7 +10,7 @@
 
 use super::paging::{self, encode_cursor};
 use crate::auth::User;
-use crate::content::{self, ContentMeta};
+use crate::content::{self, ContentMeta, Disposition};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::labels::effective_labels;
@@ -481,7 +481,7 @@ async fn file_content(
         mtime: file.mtime,
         mime_type: file.mime_type.clone(),
     };
-    let plan = content::plan(&headers, &meta);
+    let plan = content::plan(&headers, &meta, Disposition::Attachment);
     let local = state.config.node_id.as_deref() == Some(file.source.node_id.as_str());
     let body = if local {
         local_body(&state, &file, plan.range).await?
