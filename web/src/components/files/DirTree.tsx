@@ -88,7 +88,8 @@ export function DirTree({ current, onOpen }: { current: string; onOpen: (path: s
   const load = useCallback(
     (path: string, force = false) => {
       if (inFlight.current.has(path)) return
-      if (!force && loaded.get(path)?.state === 'done') return
+      // Loaded, or failed: a failed folder is asked again only when the user expands it again.
+      if (!force && loaded.has(path)) return
       inFlight.current.add(path)
       setLoaded((m) => (m.get(path)?.state === 'done' ? m : new Map(m).set(path, { state: 'loading' })))
       loadChildren(qc, path, synthesized.current.has(path))
@@ -142,9 +143,10 @@ export function DirTree({ current, onOpen }: { current: string; onOpen: (path: s
     refs.current.get(path)?.focus()
   }
   const toggle = (path: string, open?: boolean) => {
+    const want = open ?? !expanded.has(path)
+    if (want && loaded.get(path)?.state === 'error') load(path, true)
     setExpanded((s) => {
       const n = new Set(s)
-      const want = open ?? !n.has(path)
       if (want) n.add(path)
       else n.delete(path)
       return n
