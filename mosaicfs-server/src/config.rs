@@ -56,6 +56,11 @@ pub struct ServerConfig {
     /// `POST /api/credentials` once logged in).
     #[arg(long, env = "MOSAICFS_BOOTSTRAP_CREDENTIAL", hide_env_values = true)]
     pub bootstrap_credential: Option<String>,
+    /// Directory of the built web UI (`web/dist`: `index.html` and
+    /// `assets/`), served at `/` beside the API. Without it `GET /` answers
+    /// 404 saying the web UI is not installed.
+    #[arg(long, env = "MOSAICFS_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 }
 
 impl ServerConfig {

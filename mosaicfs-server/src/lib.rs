@@ -8,17 +8,20 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod browser_db;
 pub mod config;
 pub mod content;
 pub mod error;
 pub mod extract;
 pub mod labels;
 pub mod metrics;
+pub mod replication;
 pub mod routes;
 pub mod secrets;
 pub mod state;
 pub mod tls;
 pub mod vfs;
+pub mod web;
 
 use crate::config::ServerConfig;
 use crate::state::{AppState, Inner};
@@ -55,7 +58,12 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .fallback(|| async { error::ApiError::not_found("no such route") })
+        // PouchDB's read-only window on the browser replica; CouchDB's
+        // protocol, so not in the OpenAPI document.
+        .route(browser_db::PREFIX, axum::routing::any(browser_db::proxy))
+        .route("/api/browser-db/", axum::routing::any(browser_db::proxy))
+        .route("/api/browser-db/{*rest}", axum::routing::any(browser_db::proxy))
+        .fallback(web::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
@@ -103,9 +111,13 @@ pub async fn start(
         config.tls_key.as_deref(),
     )?;
     let jwt_secret = secrets::jwt_key(&config.data_dir)?;
+    if let Some(dir) = &config.web_dir {
+        web::check_dir(dir)?;
+    }
     let db = CouchClient::new(&config.couch())?;
     db.ensure_db().await?;
     mosaicfs_common::replication::ensure_design_document(&db).await?;
+    let browser_replication = replication::setup_browser(&db).await?;
     // The control plane serves GET /api/search: keep the name table.
     let index = mosaicfs_index::IndexFollower::start_with(
         db.clone(),
@@ -132,6 +144,11 @@ pub async fn start(
     }));
     routes::credentials::bootstrap(&state).await?;
     routes::vfs::ensure_root(&state).await?;
+    tokio::spawn(replication::monitor_browser(
+        state.clone(),
+        browser_replication,
+        shutdown.clone(),
+    ));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, fingerprint = %tls.fingerprint, "mosaicfs-server listening (TLS)");
     let app = app(state);

@@ -7,6 +7,7 @@ use axum::response::Response;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
@@ -26,6 +27,12 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    /// Whether flow 3 (the browser replica) was healthy at the last poll.
+    pub browser_replication_healthy: AtomicBool,
+    /// Requests the browser-db proxy forwarded to CouchDB.
+    pub browser_db_forwarded: AtomicU64,
+    /// Requests the browser-db proxy refused (not on its allow-list).
+    pub browser_db_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -94,6 +101,19 @@ impl Metrics {
                 );
             }
         }
+        let gauge = u8::from(self.browser_replication_healthy.load(Ordering::Relaxed));
+        let _ = write!(
+            out,
+            "# HELP mosaicfs_browser_replication_healthy Whether replication flow 3 (the browser replica) is healthy.\n\
+             # TYPE mosaicfs_browser_replication_healthy gauge\n\
+             mosaicfs_browser_replication_healthy {gauge}\n\
+             # HELP mosaicfs_browser_db_requests_total Requests to /api/browser-db by outcome.\n\
+             # TYPE mosaicfs_browser_db_requests_total counter\n\
+             mosaicfs_browser_db_requests_total{{outcome=\"forwarded\"}} {}\n\
+             mosaicfs_browser_db_requests_total{{outcome=\"refused\"}} {}\n",
+            self.browser_db_forwarded.load(Ordering::Relaxed),
+            self.browser_db_refused.load(Ordering::Relaxed),
+        );
         out
     }
 }

@@ -20,6 +20,8 @@ pub struct Inner {
     pub db: CouchClient,
     /// JWT signing and verification.
     pub jwt: JwtKeys,
+    /// Signs and checks content tickets (derived from the JWT key).
+    pub content_tickets: crate::auth::content_url::TicketKey,
     /// Login attempts per IP.
     pub login_limiter: LoginLimiter,
     /// Logged-out token ids (jti → expiry, unix seconds); pruned as they expire.

@@ -4,6 +4,7 @@
 mod common;
 
 mod agent_api;
+mod browser;
 mod content;
 mod core;
 mod files;
@@ -12,3 +13,4 @@ mod nodes;
 mod readdir;
 mod storage;
 mod vfs;
+mod web;

@@ -2,6 +2,7 @@
 //! and the CLI) or [`Agent`] (an HMAC-signed request, for agents) as an
 //! extractor; nothing is re-checked inside handlers.
 
+pub mod content_url;
 pub mod credentials;
 pub mod jwt;
 pub mod ratelimit;

@@ -7,12 +7,16 @@
 //! transfer endpoint (tier 4) with a request signed by that node's
 //! credential, and streamed through without buffering. The HTTP semantics of
 //! downloads (ranges, validators) are pure functions in [`crate::content`].
+//! Browsers, which cannot add an `Authorization` header to a `<video>` or
+//! `<img>`, read content through short-lived single-file tickets
+//! ([`crate::auth::content_url`]) issued by `POST …/content-url`.
 
 use super::paging::{self, encode_cursor};
 use crate::auth::User;
+use crate::auth::content_url::{self, ContentAuth};
 use crate::content::{self, ContentMeta, Disposition};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Query;
+use crate::extract::{self, Query};
 use crate::labels::effective_labels;
 use crate::state::AppState;
 use axum::body::Body;
@@ -47,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(file_by_path))
         .routes(routes!(get_file))
         .routes(routes!(file_content))
+        .routes(routes!(content_url))
         .routes(routes!(search))
 }
 
@@ -439,28 +444,16 @@ async fn search(
     Ok(axum::Json(FilePage { items, next_cursor }))
 }
 
-/// The file's bytes. `Range` (one range; several are answered whole),
-/// `If-None-Match`, `If-Range`; `HEAD` gives the headers only.
-#[utoipa::path(get, path = "/api/files/{file_id}/content", tag = "files",
-    params(("file_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "the whole file"), (status = 206, description = "one range"),
-              (status = 304), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody), (status = 416),
-              (status = 502, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
-async fn file_content(
-    _: User,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
+/// The active file document `id`: 404 naming the file when it is unknown
+/// or deleted.
+async fn active_file(state: &AppState, id: &str) -> ApiResult<FileDoc> {
     let not_found = || ApiError::not_found(format!("no file {id}"));
     if !id.starts_with(ids::FILE_PREFIX) {
         return Err(not_found());
     }
     let file: FileDoc = state
         .db
-        .get(&id)
+        .get(id)
         .await
         .map_err(|e| match e {
             mosaicfs_common::couch::CouchError::Decode { .. } => {
@@ -474,6 +467,124 @@ async fn file_content(
             "file {id} was deleted from its node"
         )));
     }
+    Ok(file)
+}
+
+/// Body of `POST /api/files/{file_id}/content-url` (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContentUrlRequest {
+    /// `inline` (default: shown in the page) or `attachment` (saved).
+    #[serde(default)]
+    pub disposition: Disposition,
+}
+
+/// A short-lived URL for one file's content.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContentUrl {
+    /// `/api/files/{file_id}/content?ticket=…`, relative to the server; GET
+    /// or HEAD it without an `Authorization` header.
+    pub url: String,
+    /// When the ticket stops working (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Percent-encodes one path segment (everything but RFC 3986 unreserved
+/// characters and `:`, `@`).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A URL that reads this file's content for 15 minutes without a bearer
+/// token, for browser elements that cannot send one (`<video>`, `<img>`,
+/// `<iframe>`, download links). The body is optional.
+#[utoipa::path(post, path = "/api/files/{file_id}/content-url", tag = "files",
+    params(("file_id" = String, Path)), security(("bearer" = [])),
+    request_body(content = Option<ContentUrlRequest>, content_type = "application/json",
+        description = "optional; `disposition` defaults to `inline`"),
+    responses((status = 200, body = ContentUrl), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody)))]
+async fn content_url(
+    user: User,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<axum::Json<ContentUrl>> {
+    let body = body.map_err(extract::body_error)?;
+    let req: ContentUrlRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ContentUrlRequest::default()
+    } else {
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+        if !is_json {
+            return Err(ApiError {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "unsupported_media_type",
+                message: "the body must be JSON with Content-Type: application/json".into(),
+                retry_after: None,
+            });
+        }
+        // `null` is the absent body too (the OpenAPI body is optional).
+        extract::parse_json::<Option<ContentUrlRequest>>(&body)?.unwrap_or_default()
+    };
+    let file = active_file(&state, &id).await?;
+    let now = chrono::Utc::now().timestamp();
+    let ticket = content_url::ticket_for(&user, &file.id, req.disposition, now);
+    let expires_at = chrono::DateTime::from_timestamp(ticket.exp, 0)
+        .ok_or_else(|| ApiError::internal(format!("ticket expiry {} is out of range", ticket.exp)))?
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    tracing::info!(operation = "content_url", file_id = %file.id,
+        access_key_id = %user.access_key_id, disposition = req.disposition.as_str(),
+        %expires_at, "issued a content ticket");
+    Ok(axum::Json(ContentUrl {
+        url: format!(
+            "/api/files/{}/content?{}={}",
+            encode_segment(&file.id),
+            content_url::TICKET_PARAM,
+            state.content_tickets.issue(&ticket)
+        ),
+        expires_at,
+    }))
+}
+
+/// The file's bytes. `Range` (one range; several are answered whole),
+/// `If-None-Match`, `If-Range`; `HEAD` gives the headers only. Authorised by
+/// a bearer JWT (`Content-Disposition: attachment`) or by `ticket` from
+/// `POST /api/files/{file_id}/content-url` (that ticket's disposition).
+#[utoipa::path(get, path = "/api/files/{file_id}/content", tag = "files",
+    params(("file_id" = String, Path),
+           ("ticket" = Option<String>, Query,
+            description = "a ticket from `POST /api/files/{file_id}/content-url`, instead of the bearer token")),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "the whole file"), (status = 206, description = "one range"),
+              (status = 304), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 416),
+              (status = 502, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+async fn file_content(
+    auth: ContentAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let file = active_file(&state, &id).await?;
+    if let ContentAuth::Ticket(t) = &auth {
+        tracing::debug!(operation = "content", file_id = %file.id,
+            access_key_id = %t.access_key_id, "content by ticket");
+    }
     let meta = ContentMeta {
         file_id: file.id.clone(),
         name: file.name.clone(),
@@ -481,7 +592,7 @@ async fn file_content(
         mtime: file.mtime,
         mime_type: file.mime_type.clone(),
     };
-    let plan = content::plan(&headers, &meta, Disposition::Attachment);
+    let plan = content::plan(&headers, &meta, auth.disposition());
     let local = state.config.node_id.as_deref() == Some(file.source.node_id.as_str());
     let body = if local {
         local_body(&state, &file, plan.range).await?

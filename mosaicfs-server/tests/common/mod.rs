@@ -60,6 +60,7 @@ impl TestServer {
             max_body_bytes: 1024 * 1024,
             developer_mode: false,
             bootstrap_credential: Some(format!("{ADMIN_KEY}:{ADMIN_SECRET}")),
+            web_dir: None,
         };
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
