@@ -132,6 +132,7 @@ pub async fn start(
         .build()?;
     let state = AppState(Arc::new(Inner {
         jwt: auth::jwt::JwtKeys::new(&jwt_secret),
+        content_tickets: auth::content_url::TicketKey::derive(&jwt_secret),
         login_limiter: Default::default(),
         revoked: std::sync::Mutex::new(secrets::load_revoked(&config.data_dir)),
         metrics: Default::default(),

@@ -6,6 +6,7 @@ mod common;
 mod agent_api;
 mod browser;
 mod content;
+mod content_url;
 mod core;
 mod files;
 mod labels;
