@@ -51,6 +51,7 @@ async fn control_plane(data_dir: &std::path::Path) -> ControlPlane {
         max_body_bytes: 1024 * 1024,
         developer_mode: false,
         bootstrap_credential: Some(format!("{ADMIN_KEY}:{ADMIN_SECRET}")),
+        web_dir: None,
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let shutdown = CancellationToken::new();

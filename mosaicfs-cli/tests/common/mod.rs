@@ -92,6 +92,7 @@ impl Env {
             max_body_bytes: 1024 * 1024,
             developer_mode: false,
             bootstrap_credential: Some(format!("{ADMIN_KEY}:{ADMIN_SECRET}")),
+            web_dir: None,
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let shutdown = tokio_util::sync::CancellationToken::new();
