@@ -8,6 +8,7 @@
 #                                documents to reach the control plane and its API
 #   scripts/demo.sh stop         stop the agent, the server, then both CouchDBs
 #   scripts/demo.sh status       what is running and how many file documents
+#   scripts/demo.sh restart-server  stop and start mosaicfs-server alone (same data)
 #   scripts/demo.sh sample DIR   only create the sample tree in DIR; prints its file count
 #   scripts/demo.sh config       only print the agent.toml the demo would write
 #
@@ -20,6 +21,7 @@
 #   MOSAICFS_DEMO_SERVER_BIN  use this server binary instead of building one
 #   MOSAICFS_DEMO_VFS_BIN     use this mosaicfs-vfs binary instead of building one
 #   MOSAICFS_DEMO_AGENT_BIN   use this agent binary instead of building one
+#   MOSAICFS_DEMO_WEB_DIR     serve this built web UI instead of building web/dist
 #   MOSAICFS_DEMO_TIMEOUT     seconds to wait for the documents (default 120)
 set -euo pipefail
 
@@ -53,6 +55,7 @@ SERVER_DIR="$DEMO_DIR/server"
 SERVER_LOG="$DEMO_DIR/server.log"
 SERVER_PID="$DEMO_DIR/server.pid"
 MOUNT_DIR="$DEMO_DIR/mnt"
+WEB_DIST="${MOSAICFS_DEMO_WEB_DIR:-$REPO_ROOT/web/dist}"
 VFS_LOG="$DEMO_DIR/vfs.log"
 VFS_PID="$DEMO_DIR/vfs.pid"
 API_URL="https://127.0.0.1:$SERVER_PORT"
@@ -192,6 +195,34 @@ create_db() {
     esac
 }
 
+# start_server BIN — start mosaicfs-server on $API_URL (serving the web UI from
+# $WEB_DIST) and wait until it answers /health.
+start_server() {
+    local server_bin=$1
+    log "starting mosaicfs-server on $API_URL"
+    MOSAICFS_COUCHDB_PASSWORD="$DB_PASSWORD" MOSAICFS_BOOTSTRAP_CREDENTIAL="$ACCESS_KEY:$SECRET_KEY" \
+        nohup "$server_bin" --listen "127.0.0.1:$SERVER_PORT" --data-dir "$SERVER_DIR" \
+        --couchdb-url "$CP_URL" --couchdb-user "$DB_USER" --web-dir "$WEB_DIST" </dev/null >>"$SERVER_LOG" 2>&1 &
+    local spid=$!
+    disown "$spid" 2>/dev/null || true
+    echo "$spid" >"$SERVER_PID"
+    echo "$server_bin" >"$SERVER_DIR.bin"
+    local sdeadline=$((SECONDS + 60))
+    until [ -f "$SERVER_DIR/tls-cert.pem" ] && api -f -o /dev/null "$API_URL/health" 2>/dev/null; do
+        kill -0 "$spid" 2>/dev/null || { tail -n 20 "$SERVER_LOG" >&2; die "mosaicfs-server exited; log above ($SERVER_LOG)"; }
+        [ "$SECONDS" -lt "$sdeadline" ] || die "mosaicfs-server did not answer /health within 60s ($SERVER_LOG)"
+        sleep 0.3
+    done
+}
+
+# The server alone: stop it and start it again with the same data (the web
+# UI's tests use this to take the server away and bring it back).
+cmd_restart_server() {
+    [ -f "$SERVER_DIR.bin" ] || die "the demo is not running (no $SERVER_DIR.bin)"
+    stop_pid "$SERVER_PID" mosaicfs-server
+    start_server "$(cat "$SERVER_DIR.bin")"
+}
+
 cmd_start() {
     stop_all
     "$REPO_ROOT/scripts/install-deps.sh"
@@ -210,6 +241,9 @@ cmd_start() {
     fi
     [ -x "$agent_bin" ] || die "agent binary $agent_bin not found"
     [ -x "$server_bin" ] || die "server binary $server_bin not found"
+    if [ -z "${MOSAICFS_DEMO_WEB_DIR:-}" ]; then
+        "$REPO_ROOT/scripts/web.sh" build >/dev/null || die "building the web UI failed"
+    fi
 
     # Every run starts from empty databases so the counts below mean something.
     mkdir -p "$DEMO_DIR"
@@ -225,19 +259,7 @@ cmd_start() {
     create_db "$CP_URL"
     create_db "$AGENT_DB_URL"
 
-    log "starting mosaicfs-server on $API_URL"
-    MOSAICFS_COUCHDB_PASSWORD="$DB_PASSWORD" MOSAICFS_BOOTSTRAP_CREDENTIAL="$ACCESS_KEY:$SECRET_KEY" \
-        nohup "$server_bin" --listen "127.0.0.1:$SERVER_PORT" --data-dir "$SERVER_DIR" \
-        --couchdb-url "$CP_URL" --couchdb-user "$DB_USER" </dev/null >"$SERVER_LOG" 2>&1 &
-    local spid=$!
-    disown "$spid" 2>/dev/null || true
-    echo "$spid" >"$SERVER_PID"
-    local sdeadline=$((SECONDS + 60))
-    until [ -f "$SERVER_DIR/tls-cert.pem" ] && api -f -o /dev/null "$API_URL/health" 2>/dev/null; do
-        kill -0 "$spid" 2>/dev/null || { tail -n 20 "$SERVER_LOG" >&2; die "mosaicfs-server exited; log above ($SERVER_LOG)"; }
-        [ "$SECONDS" -lt "$sdeadline" ] || die "mosaicfs-server did not answer /health within 60s ($SERVER_LOG)"
-        sleep 0.3
-    done
+    start_server "$server_bin"
 
     local expected
     expected="$(make_sample_tree "$SAMPLE_DIR")"
@@ -354,6 +376,11 @@ Or CouchDB directly:
   echo new > '$SAMPLE_DIR/new file.txt'    # the next crawl (within 10 s) indexes it and replicates it; the count grows
 
 Stop everything: scripts/demo.sh stop
+
+Open the web UI in a browser and log in with $ACCESS_KEY / $SECRET_KEY
+(the certificate is self-signed: accept it once, or compare its SHA-256 above):
+
+  $API_URL/
 EOF
 }
 
@@ -371,8 +398,9 @@ case "${1:-start}" in
     start) cmd_start ;;
     stop) stop_all; log "demo stopped (data kept in $DEMO_DIR)" ;;
     status) cmd_status ;;
+    restart-server) cmd_restart_server ;;
     sample) [ $# -eq 2 ] || die "usage: demo.sh sample DIR"; make_sample_tree "$2" ;;
     config) agent_config ;;
     -h|--help|help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2 ;;
-    *) die "unknown command '$1' (start|stop|status|sample|config)" ;;
+    *) die "unknown command '$1' (start|stop|status|restart-server|sample|config)" ;;
 esac

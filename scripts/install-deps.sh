@@ -15,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #   python3 python3      lib.sh free_port; YAML check of the compose files
 #   nodejs  node         runs pouchdb-server, the dev/test CouchDB stand-in
 #   npm     npm          installs pouchdb-server (scripts/couchdb/package-lock.json)
-# Later: chromium (web UI tests).
+# The web UI's Node packages and Debian's chromium: scripts/web.sh install (below).
 # Presence is judged by the command, so a node or python from elsewhere counts.
 DEPS=(
     fuse3:fusermount3
@@ -41,5 +41,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 "$REPO_ROOT/scripts/couchdb.sh" install
+# npm ci in web/ and Debian's chromium for the browser tests.
+"$REPO_ROOT/scripts/web.sh" install
 # schemathesis (pinned in fuzz-api.sh) from PyPI, for the API fuzzing step.
 "$REPO_ROOT/scripts/fuzz-api.sh" install
