@@ -364,6 +364,29 @@ async fn the_sixth_login_attempt_in_a_minute_gets_429_with_retry_after() {
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     expect_error(r, StatusCode::TOO_MANY_REQUESTS, "too many login attempts").await;
+    // While locked out, even the right secret is refused.
+    let r = s
+        .request(Method::POST, "/api/auth/login")
+        .json(&json!({"access_key_id": ADMIN_KEY, "secret_key": ADMIN_SECRET}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn successful_logins_do_not_count_against_the_rate_limit() {
+    // A person with the web UI in several tabs logs in once per tab.
+    let s = TestServer::start().await;
+    for i in 0..8 {
+        let r = s
+            .request(Method::POST, "/api/auth/login")
+            .json(&json!({"access_key_id": ADMIN_KEY, "secret_key": ADMIN_SECRET}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "login {i}");
+    }
 }
 
 #[tokio::test]

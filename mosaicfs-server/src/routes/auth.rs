@@ -76,10 +76,12 @@ async fn login(
         ));
     }
     let fail = || {
+        state.login_limiter.record_failure(peer.ip());
         tracing::warn!(operation = "login", ip = %peer.ip(), access_key_id = %body.access_key_id, "login failed");
         ApiError::unauthorized("unknown access key or wrong secret")
     };
     if !crate::auth::credentials::is_access_key_id(&body.access_key_id) {
+        state.login_limiter.record_failure(peer.ip());
         return Err(ApiError::field(
             "access_key_id",
             "must be MOSAICFS_ followed by 16 uppercase hex digits",
