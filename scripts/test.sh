@@ -5,9 +5,12 @@
 #   3. cargo clippy --workspace --all-targets -- -D warnings (skipped if MOSAICFS_TEST_SKIP_LINT=1)
 #   4. cargo nextest run --workspace  (cargo test --workspace without nextest);
 #      extra arguments are passed on, e.g. scripts/test.sh -E 'test(crawl)'
-#   5. scripts/fuzz-api.sh: schemathesis against a running server's OpenAPI
+#   5. the web UI: type check and unit tests (vitest), then the end-to-end tests
+#      in headless Chromium against the demo stack (scripts/web.sh e2e;
+#      skipped if MOSAICFS_TEST_SKIP_WEB_E2E=1)
+#   6. scripts/fuzz-api.sh: schemathesis against a running server's OpenAPI
 #      (skipped if MOSAICFS_TEST_SKIP_FUZZ=1)
-#   6. docker-compose*.yml validation (docker compose config, else a YAML parse)
+#   7. docker-compose*.yml validation (docker compose config, else a YAML parse)
 # Integration tests start their own pouchdb-server through scripts/couchdb.sh.
 set -euo pipefail
 
@@ -96,8 +99,9 @@ MOSAICFS_TEST_COUCHDB_B=$(scripts/couchdb.sh start --port "$(free_port)" --dir "
 export MOSAICFS_TEST_COUCHDB_A MOSAICFS_TEST_COUCHDB_B
 log "test CouchDB servers: a=$MOSAICFS_TEST_COUCHDB_A b=$MOSAICFS_TEST_COUCHDB_B"
 
-# The agent's init tests run the real server binary.
-step "build server" cargo build "${locked[@]}" -p mosaicfs-server
+# The agent's init tests run the real server binary; the web UI's end-to-end
+# tests run all three.
+step "build binaries" cargo build "${locked[@]}" -p mosaicfs-server -p mosaicfs-agent -p mosaicfs-vfs
 
 if cargo nextest --version >/dev/null 2>&1; then
     step "tests" cargo nextest run --workspace "${locked[@]}" --no-fail-fast "$@"
@@ -107,6 +111,13 @@ else
 fi
 
 step "bench-quick" scripts/bench.sh --quick
+
+step "web-unit" scripts/web.sh test
+if [ "${MOSAICFS_TEST_SKIP_WEB_E2E:-}" = 1 ]; then
+    log "MOSAICFS_TEST_SKIP_WEB_E2E=1: skipping the web UI's end-to-end tests"
+else
+    step "web-e2e" scripts/web.sh e2e
+fi
 
 if [ "${MOSAICFS_TEST_SKIP_FUZZ:-}" = 1 ]; then
     log "MOSAICFS_TEST_SKIP_FUZZ=1: skipping the API fuzzing"

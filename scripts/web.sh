@@ -75,8 +75,9 @@ cmd_e2e() {
     for b in "$MOSAICFS_DEMO_SERVER_BIN" "$MOSAICFS_DEMO_AGENT_BIN" "$MOSAICFS_DEMO_VFS_BIN"; do
         [ -x "$b" ] || die "$b not found: cargo build -p mosaicfs-server -p mosaicfs-agent -p mosaicfs-vfs first"
     done
-    local dir
-    dir="$(mktemp -d /tmp/mosaicfs-e2e.XXXXXX)"
+    # Global, not local: the EXIT trap runs after this function has returned.
+    E2E_DIR="$(mktemp -d /tmp/mosaicfs-e2e.XXXXXX)"
+    local dir="$E2E_DIR"
     export MOSAICFS_DEMO_DIR="$dir"
     MOSAICFS_DEMO_CP_PORT="$(free_port)"
     MOSAICFS_DEMO_AGENT_PORT="$(free_port)"
@@ -85,7 +86,7 @@ cmd_e2e() {
     export MOSAICFS_DEMO_CP_PORT MOSAICFS_DEMO_AGENT_PORT MOSAICFS_DEMO_SERVER_PORT MOSAICFS_DEMO_TRANSFER_PORT
     stop_stack() {
         "$REPO_ROOT/scripts/demo.sh" stop >/dev/null 2>&1 || true
-        rm -rf "$dir"
+        rm -rf "$E2E_DIR"
     }
     trap stop_stack EXIT
     log "starting the demo stack in $dir"

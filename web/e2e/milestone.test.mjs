@@ -60,7 +60,9 @@ test('milestone: a directory composed in the mount editor, previewed live, saved
   await page.locator('[data-testid=add-step]').click()
   await page.locator('#vfs-mounts-0-steps-0-op').selectOption('glob')
   await page.locator('#vfs-mounts-0-steps-0-pattern').fill('*.md')
-  await page.locator('#vfs-mounts-0-steps-0-on_match').selectOption('include').catch(() => {})
+  // The default "continue" keeps a match and drops the rest ("include, stop"
+  // would keep everything: a non-match falls through to the mount's default).
+  assert.equal(await page.locator('#vfs-mounts-0-steps-0-on_match').inputValue(), '')
   const md = countOnDisk('*.md')
   assert.ok(md > 0 && md < all)
   await eventually(`the preview to count ${md} Markdown files`, async () => (await count()) === md, 20000)
