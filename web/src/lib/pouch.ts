@@ -5,10 +5,12 @@
 // never attempted). It holds the small document types (nodes, virtual
 // directories, labels, label rules, status, utilization, notifications); file
 // listings come from the API. TanStack Query reads documents from it (see
-// docs.ts), and every replicated change invalidates those queries.
+// docs.ts), and every replicated change invalidates those queries, and the API
+// queries computed from the changed documents (labels: stale.ts).
 import PouchDB from 'pouchdb-browser'
 import type { QueryClient } from '@tanstack/react-query'
 import { getToken } from './api'
+import { apiKeysMadeStaleBy } from './stale'
 
 export type SyncState = 'stopped' | 'connecting' | 'live' | 'syncing' | 'offline' | 'denied'
 
@@ -81,9 +83,10 @@ export function startSync(queryClient: QueryClient): void {
   } as PouchDB.Replication.ReplicateOptions)
   replication = rep
   rep
-    .on('change', (info: { docs_written?: number }) => {
+    .on('change', (info: { docs_written?: number; docs?: { _id: string }[] }) => {
       setStatus({ state: 'syncing', received: status.received + (info.docs_written ?? 0), error: null })
       queryClient.invalidateQueries({ queryKey: ['pouch'] })
+      for (const key of apiKeysMadeStaleBy((info.docs ?? []).map((d) => d._id))) queryClient.invalidateQueries({ queryKey: [key] })
     })
     .on('paused', (err: unknown) => {
       if (err) setStatus({ state: 'offline', error: describe(err) })
