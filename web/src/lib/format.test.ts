@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { humanCount, humanSize, percent, relativeTime } from './format'
+import { humanCount, humanDate, humanSize, percent, relativeTime } from './format'
 
 describe('humanSize', () => {
   it('keeps small sizes exact and scales larger ones', () => {
@@ -36,5 +36,18 @@ describe('humanCount and percent', () => {
     expect(percent(50, 200)).toBe(25)
     expect(percent(5, 0)).toBeNull()
     expect(percent(300, 200)).toBe(100)
+  })
+})
+
+describe('humanDate', () => {
+  it('formats in the reader locale, as toLocaleString would, with one shared formatter', () => {
+    const opts: Intl.DateTimeFormatOptions = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }
+    for (const iso of ['2026-12-03T08:41:00Z', '2019-02-28T23:59:59Z']) {
+      expect(humanDate(iso)).toBe(new Date(iso).toLocaleString(undefined, opts))
+    }
+  })
+  it('says — for a missing or unreadable date', () => {
+    expect(humanDate(null)).toBe('—')
+    expect(humanDate('not a date')).toBe('—')
   })
 })

@@ -5,7 +5,7 @@
 // opens), and a context menu (right click, the menu key or Shift+F10).
 import { useVirtualizer } from '@tanstack/react-virtual'
 import { ArrowDown, ArrowUp, ChevronsUpDown, Download, File, Folder, FolderOpen, Info, Tags } from 'lucide-react'
-import { useEffect, useRef, useState, type KeyboardEvent } from 'react'
+import { memo, useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react'
 import { NodeBadge } from '@/components/common'
 import { ContextMenu, ContextMenuContent, ContextMenuItem, ContextMenuSeparator, ContextMenuTrigger } from '@/components/ui/menu'
 import { humanDate, humanSize, relativeTime } from '@/lib/format'
@@ -53,6 +53,15 @@ export function FileTable({ entries, total, sort, onSort, onOpen, onDetails, onD
     scrollRef.current?.scrollTo({ top: 0 })
   }, [resetKey])
   const activeIndex = Math.min(active, Math.max(0, entries.length - 1))
+  // Stable row callbacks, so a scroll step renders only the rows that came
+  // into view (FileRow is memoised).
+  const onOpenRef = useRef(onOpen)
+  onOpenRef.current = onOpen
+  const open = useCallback((e: VfsEntry) => onOpenRef.current(e), [])
+  const menu = useCallback((i: number, e: VfsEntry) => {
+    setActive(i)
+    setMenuEntry(e)
+  }, [])
 
   useEffect(() => {
     if (pendingFocus.current === null) return
@@ -163,54 +172,9 @@ export function FileTable({ entries, total, sort, onSort, onOpen, onDetails, onD
                   <td colSpan={4} style={{ height: padTop, padding: 0 }} />
                 </tr>
               )}
-              {items.map((it) => {
-                const e = entries[it.index]
-                const dir = e.kind === 'directory'
-                const isActive = it.index === activeIndex
-                return (
-                  <tr
-                    key={it.key}
-                    data-index={it.index}
-                    aria-rowindex={it.index + 2}
-                    aria-selected={isActive}
-                    tabIndex={isActive ? 0 : -1}
-                    data-testid="file-row"
-                    data-name={e.name}
-                    data-kind={e.kind}
-                    onFocus={() => setActive(it.index)}
-                    onClick={() => setActive(it.index)}
-                    onDoubleClick={() => onOpen(e)}
-                    onContextMenu={() => {
-                      setActive(it.index)
-                      setMenuEntry(e)
-                    }}
-                    className={cn(
-                      'cursor-default outline-none hover:bg-muted/50 focus-visible:outline-2 focus-visible:-outline-offset-2 focus-visible:outline-ring [&>td]:border-b [&>td]:border-border',
-                      isActive && 'bg-muted/60',
-                    )}
-                    style={{ height: ROW_HEIGHT }}
-                  >
-                    <td className="truncate px-3">
-                      <span className="inline-flex max-w-full items-center gap-2 align-middle">
-                        {dir ? (
-                          <Folder className="size-4 shrink-0 text-primary" aria-hidden="true" />
-                        ) : (
-                          <File className="size-4 shrink-0 text-muted-foreground" aria-hidden="true" />
-                        )}
-                        <span className="truncate" title={e.name}>
-                          {e.name}
-                        </span>
-                        {dir && <span className="sr-only">(folder)</span>}
-                      </span>
-                    </td>
-                    <td className="px-3 text-right tabular-nums text-muted-foreground">{dir ? '—' : humanSize(e.size)}</td>
-                    <td className="truncate px-3 text-muted-foreground" title={e.mtime ? humanDate(e.mtime) : undefined}>
-                      {e.mtime ? relativeTime(e.mtime) : '—'}
-                    </td>
-                    <td className="truncate px-3">{e.node_id ? <NodeBadge nodeId={e.node_id} /> : <span className="text-muted-foreground">—</span>}</td>
-                  </tr>
-                )
-              })}
+              {items.map((it) => (
+                <FileRow key={it.key} entry={entries[it.index]} index={it.index} isActive={it.index === activeIndex} onActivate={setActive} onOpen={open} onMenu={menu} />
+              ))}
               {padBottom > 0 && (
                 <tr aria-hidden="true">
                   <td colSpan={4} style={{ height: padBottom, padding: 0 }} />
@@ -254,3 +218,57 @@ export function FileTable({ entries, total, sort, onSort, onOpen, onDetails, onD
     </ContextMenu>
   )
 }
+
+/** One row of the listing; re-renders only when its entry or its active state changes. */
+const FileRow = memo(function FileRow({
+  entry: e,
+  index,
+  isActive,
+  onActivate,
+  onOpen,
+  onMenu,
+}: {
+  entry: VfsEntry
+  index: number
+  isActive: boolean
+  onActivate: (i: number) => void
+  onOpen: (e: VfsEntry) => void
+  onMenu: (i: number, e: VfsEntry) => void
+}) {
+  const dir = e.kind === 'directory'
+  return (
+    <tr
+      data-index={index}
+      aria-rowindex={index + 2}
+      aria-selected={isActive}
+      tabIndex={isActive ? 0 : -1}
+      data-testid="file-row"
+      data-name={e.name}
+      data-kind={e.kind}
+      onFocus={() => onActivate(index)}
+      onClick={() => onActivate(index)}
+      onDoubleClick={() => onOpen(e)}
+      onContextMenu={() => onMenu(index, e)}
+      className={cn(
+        'cursor-default outline-none hover:bg-muted/50 focus-visible:outline-2 focus-visible:-outline-offset-2 focus-visible:outline-ring [&>td]:border-b [&>td]:border-border',
+        isActive && 'bg-muted/60',
+      )}
+      style={{ height: ROW_HEIGHT }}
+    >
+      <td className="truncate px-3">
+        <span className="inline-flex max-w-full items-center gap-2 align-middle">
+          {dir ? <Folder className="size-4 shrink-0 text-primary" aria-hidden="true" /> : <File className="size-4 shrink-0 text-muted-foreground" aria-hidden="true" />}
+          <span className="truncate" title={e.name}>
+            {e.name}
+          </span>
+          {dir && <span className="sr-only">(folder)</span>}
+        </span>
+      </td>
+      <td className="px-3 text-right tabular-nums text-muted-foreground">{dir ? '—' : humanSize(e.size)}</td>
+      <td className="truncate px-3 text-muted-foreground" title={e.mtime ? humanDate(e.mtime) : undefined}>
+        {e.mtime ? relativeTime(e.mtime) : '—'}
+      </td>
+      <td className="truncate px-3">{e.node_id ? <NodeBadge nodeId={e.node_id} /> : <span className="text-muted-foreground">—</span>}</td>
+    </tr>
+  )
+})
