@@ -3,7 +3,7 @@
 # benchmark prints one "RESULT" line and adds a row (what | ours | anchor
 # measured in the same run | ratio | target) to the results table.
 #
-#   bench.sh [--quick] [--keep] [--out FILE] [local] [search] [replicate] [readdir] [remote]
+#   bench.sh [--quick] [--keep] [--out FILE] [local] [search] [replicate] [readdir] [remote] [web]
 #       local      (1) initial crawl of FILES generated files (mosaicfs-agent
 #                  crawl, release) vs raw _bulk_docs ingest of FILES prebuilt
 #                  documents in batches of 200, one request in flight (as the
@@ -50,10 +50,21 @@
 #                  viewing pattern (mosaicfs-remote-bench view: probe head
 #                  and tail, play, 4 forward seeks, 1 back into watched and 1
 #                  into unwatched data) and the block map's interval count.
+#       web        the web UI in Debian Chromium (web/bench/web-bench.mjs,
+#                  issue 15) against a release mosaicfs-server serving the
+#                  built UI over WFILES seeded documents plus one directory
+#                  of WFLAT entries: (W1) JS shipped for the first page
+#                  (bytes on the wire, gzip); (W2) login → dashboard painted,
+#                  three cold browser profiles, median; (W3) the browser
+#                  replica after its first sync (IndexedDB bytes, time to
+#                  live); (W4) the WFLAT-entry directory's first rows painted,
+#                  cold, vs `curl` of the same GET /api/vfs listing; (W5)
+#                  scrolling it for 4 s: frame rate and dropped frames.
 #   Full sizes: FILES 100,000 (90,000 tree + 10,000 small), BIG 1 GiB,
 #   NAMES 500,000, EXTRA 400,000, RFILES 500,000, R7 1024, R8 4096,
-#   R8_READS 200. --quick: FILES 5,000, BIG 64 MiB, NAMES 20,000,
-#   EXTRA 15,000, RFILES 20,000, R7 64, R8 256, R8_READS 50.
+#   R8_READS 200, WFILES 500,000, WFLAT 20,000. --quick: FILES 5,000,
+#   BIG 64 MiB, NAMES 20,000, EXTRA 15,000, RFILES 20,000, R7 64, R8 256,
+#   R8_READS 50, WFILES 20,000, WFLAT 5,000.
 #   The table goes to docs/benchmarks.md (full run) or
 #   target/benchmarks-quick.md (--quick), or to --out FILE.
 #   Cold reads drop the page cache (echo 3 > /proc/sys/vm/drop_caches; root).
@@ -62,7 +73,9 @@
 #   BENCH_VFS_ARGS adds arguments to the local VFS mount (experiments, e.g.
 #   --kernel-opens); BENCH_PERF_DIR=DIR records `perf record -g` of the
 #   reader's VFS daemon and the owner agent during 7a's last round
-#   (DIR/vfs.data, owner.data).
+#   (DIR/vfs.data, owner.data). BENCH_WEB_DIST serves another build of the UI
+#   (e.g. `vite build --minify false` for profiling); BENCH_PROFILE=FILE
+#   records a CPU profile of W5's scrolling (web/bench/web-bench.mjs).
 set -euo pipefail
 
 SCRIPT_NAME=bench.sh
@@ -78,20 +91,20 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --keep) KEEP=1 ;;
         --out) OUT="$2"; shift ;;
-        local | search | replicate | readdir | remote) WHAT+=("$1") ;;
+        local | search | replicate | readdir | remote | web) WHAT+=("$1") ;;
         -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
 done
-[ "${#WHAT[@]}" -eq 0 ] && WHAT=(local search replicate readdir remote)
+[ "${#WHAT[@]}" -eq 0 ] && WHAT=(local search replicate readdir remote web)
 
 if [ "$QUICK" -eq 1 ]; then
     TREE=3000 SMALL=2000 BIG_MIB=64 NAMES=20000 EXTRA=15000 RFILES=20000
-    R7_MIB=64 R8_MIB=256 R8_READS=50
+    R7_MIB=64 R8_MIB=256 R8_READS=50 WFILES=20000 WFLAT=5000
 else
     TREE=90000 SMALL=10000 BIG_MIB=1024 NAMES=500000 EXTRA=400000 RFILES=500000
-    R7_MIB=1024 R8_MIB=4096 R8_READS=200
+    R7_MIB=1024 R8_MIB=4096 R8_READS=200 WFILES=500000 WFLAT=20000
 fi
 R7_MIB="${BENCH_R7_MIB:-$R7_MIB}"
 R8_MIB="${BENCH_R8_MIB:-$R8_MIB}"
@@ -161,7 +174,8 @@ measure; nothing here is asserted by a test. Rerun with \`scripts/bench.sh\`
 - Commit: $commit
 - Sizes: crawl $FILES files ($TREE in a nested tree + $SMALL small files),
   read $BIG_MIB MiB, search $NAMES names, VFS index $FILES crawled + $EXTRA seeded documents,
-  readdir $RFILES documents, remote reads $R7_MIB MiB and $R8_MIB MiB ($R8_READS random reads)
+  readdir $RFILES documents, remote reads $R7_MIB MiB and $R8_MIB MiB ($R8_READS random reads),
+  web UI over $WFILES + $WFLAT documents
 
 | # | what | ours | anchor (same run) | ratio | target |
 |---|---|---|---|---|---|
@@ -743,6 +757,63 @@ bench_remote() {
     NGINX_PID=""
     kill "$OWNER_PID" 2>/dev/null && wait_for_pid_exit "$OWNER_PID" 15 || true
     OWNER_PID=""
+    kill "$SERVER_PID" 2>/dev/null && wait_for_pid_exit "$SERVER_PID" 10 || true
+    SERVER_PID=""
+}
+
+# The `web` section (rows W1–W5): the web UI in Chromium over a seeded index.
+bench_web() {
+    ensure_couch
+    local dist key=MOSAICFS_00000000000000EB secret="bench-web-secret-$RANDOM$RANDOM"
+    dist="${BENCH_WEB_DIST:-$("$REPO_ROOT/scripts/web.sh" build | tail -n 1)}"
+    log "seeding $WFILES documents and a directory of $WFLAT..."
+    "$BIN/mosaicfs-seed" --url "$COUCH_URL" --database webbench --username "$COUCH_USER" \
+        --password "$COUCH_PW" --files "$WFILES" --nodes 5 \
+        --flat-dir /data/node-bench-0/big --flat-files "$WFLAT" >&2
+    local sport
+    sport="$(free_port)"
+    MOSAICFS_LOG=warn "$BIN/mosaicfs-server" --listen "127.0.0.1:$sport" --data-dir "$WORK/web-server" \
+        --couchdb-url "$COUCH_URL" --couchdb-database webbench --couchdb-user "$COUCH_USER" \
+        --couchdb-password "$COUCH_PW" --web-dir "$dist" \
+        --bootstrap-credential "$key:$secret" >"$WORK/web-server.log" 2>&1 &
+    SERVER_PID=$!
+    local deadline=$(($(date +%s) + 30))
+    until [ -f "$WORK/web-server/tls-cert.pem" ]; do
+        kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited: $(tail -5 "$WORK/web-server.log")"
+        [ "$(date +%s)" -ge "$deadline" ] && die "the server did not start"
+        sleep 0.2
+    done
+    local out base="https://127.0.0.1:$sport"
+    out="$(cd "$REPO_ROOT/web" && BENCH_BASE="$base" BENCH_KEY="$key" BENCH_SECRET="$secret" \
+        BENCH_FLAT_NODE=node-bench-0 BENCH_FLAT_DIR=/data/node-bench-0/big BENCH_FLAT_FILES="$WFLAT" \
+        BENCH_NODES=node-bench-0,node-bench-1,node-bench-2,node-bench-3,node-bench-4 \
+        node bench/web-bench.mjs)" || die "web-bench failed (server log: $WORK/web-server.log)"
+    echo "web: $out"
+    j() { echo "$out" | jq -r "$1"; }
+    # The anchor for W4: the same listing fetched by curl (the bytes the page waits for).
+    local token api_s=()
+    token="$(curl -sf --cacert "$WORK/web-server/tls-cert.pem" -H 'Content-Type: application/json' \
+        -d "{\"access_key_id\":\"$key\",\"secret_key\":\"$secret\"}" "$base/api/auth/login" | jq -r .token)"
+    for _ in 1 2 3; do
+        api_s+=("$(curl -sf -o /dev/null -w '%{time_total}' --cacert "$WORK/web-server/tls-cert.pem" \
+            -H "Authorization: Bearer $token" --compressed "$base/api/vfs?path=/big")")
+    done
+    local api_ms cold_ms
+    api_ms="$(calc "$(median "${api_s[@]}") * 1000")"
+    cold_ms="$(j .big_first_rows_cold_ms_median)"
+    row W1 "JS shipped for the first page (login), bytes on the wire" \
+        "$(calc "int($(j .first_page_js_bytes) / 1024)") KB in $(j .first_page_js_files) files (+ $(calc "int($(j .first_page_css_bytes) / 1024)") KB CSS; $(calc "int($(j .dashboard_js_bytes) / 1024)") KB JS once the dashboard shows)" \
+        "—" "—" "< 250 KB"
+    row W2 "login → dashboard painted, $WFILES file documents indexed (3 cold browser profiles)" \
+        "$(j .dashboard_ms_median) ms median ($(j '.dashboard_ms | join(", ")') ms)" "—" "—" "< 1500 ms"
+    row W3 "browser replica after its first sync, $WFILES files indexed" \
+        "$(calc "int($(j '.replica_storage.indexedDB // .replica_storage.total // 0') / 1024)") KB IndexedDB, $(j .replica_docs) documents, live after $(j .replica_live_ms_median) ms median" \
+        "—" "—" "< 50 MB, < 30 s"
+    row W4 "a $WFLAT-entry directory: first rows painted (cold, median of 3; cached $(fmt 0 "$(j .big_first_rows_cached_ms_median)") ms)" \
+        "$(fmt 0 "$cold_ms") ms" "$(fmt 0 "$api_ms") ms (curl of GET /api/vfs, gzip)" "$(fmt 2 "$cold_ms / $api_ms")x" "< 300 ms"
+    row W5 "scrolling it for 4 s, one step a frame" \
+        "$(fmt 1 "$(j .scroll.fps)") fps, $(j .scroll.dropped) of $(j .scroll.frames) frames dropped (frame $(fmt 1 "$(j .scroll.frameMs)") ms, worst $(fmt 0 "$(j .scroll.worstMs)") ms)" \
+        "—" "—" "60 fps"
     kill "$SERVER_PID" 2>/dev/null && wait_for_pid_exit "$SERVER_PID" 10 || true
     SERVER_PID=""
 }

@@ -113,6 +113,17 @@ impl Generator {
                 }
             ));
         }
+        self.doc_in(&node, &parent)
+    }
+
+    /// The next document, in directory `parent` of `node` (a flat directory
+    /// of many entries, e.g. for the web UI's large-directory benchmark).
+    pub fn next_doc_in(&mut self, node: &str, parent: &str) -> Value {
+        self.n += 1;
+        self.doc_in(node, parent)
+    }
+
+    fn doc_in(&mut self, node: &str, parent: &str) -> Value {
         let (ext, mime) = EXTS[self.rng.random_range(0..EXTS.len())];
         let name = format!(
             "{}-{}-{}.{ext}",
