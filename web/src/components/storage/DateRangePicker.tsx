@@ -31,32 +31,8 @@ export function DateRangePicker({ value, onChange, error, max }: { value: DateRa
       </div>
       {value.preset === 'custom' && (
         <>
-          <div className="grid gap-1">
-            <Label htmlFor="range-from">From</Label>
-            <Input
-              id="range-from"
-              type="date"
-              className="w-40"
-              max={max}
-              value={value.from ?? ''}
-              aria-invalid={error ? true : undefined}
-              aria-describedby={error ? 'range-error' : undefined}
-              onChange={(e) => onChange({ ...value, from: e.target.value })}
-            />
-          </div>
-          <div className="grid gap-1">
-            <Label htmlFor="range-to">To</Label>
-            <Input
-              id="range-to"
-              type="date"
-              className="w-40"
-              max={max}
-              value={value.to ?? ''}
-              aria-invalid={error ? true : undefined}
-              aria-describedby={error ? 'range-error' : undefined}
-              onChange={(e) => onChange({ ...value, to: e.target.value })}
-            />
-          </div>
+          <DateField id="range-from" label="From" max={max} value={value.from} error={error} onChange={(from) => onChange({ ...value, from })} />
+          <DateField id="range-to" label="To" max={max} value={value.to} error={error} onChange={(to) => onChange({ ...value, to })} />
         </>
       )}
       {error && (
@@ -64,6 +40,24 @@ export function DateRangePicker({ value, onChange, error, max }: { value: DateRa
           {error}
         </p>
       )}
+    </div>
+  )
+}
+
+function DateField({ id, label, max, value, error, onChange }: { id: string; label: string; max?: string; value?: string; error?: string | null; onChange: (v: string) => void }) {
+  return (
+    <div className="grid gap-1">
+      <Label htmlFor={id}>{label}</Label>
+      <Input
+        id={id}
+        type="date"
+        className="w-40"
+        max={max}
+        value={value ?? ''}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={error ? 'range-error' : undefined}
+        onChange={(e) => onChange(e.target.value)}
+      />
     </div>
   )
 }
