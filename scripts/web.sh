@@ -94,6 +94,7 @@ cmd_e2e() {
     export MOSAICFS_E2E_BASE="https://127.0.0.1:$MOSAICFS_DEMO_SERVER_PORT"
     export MOSAICFS_E2E_DEMO_DIR="$dir"
     export MOSAICFS_E2E_COUCHDB="http://127.0.0.1:$MOSAICFS_DEMO_CP_PORT"
+    rm -rf "$WEB/e2e/out"  # screenshots and axe reports of this run only
     mkdir -p "$WEB/e2e/out"
     (cd "$WEB" && node --test --test-concurrency=1 --test-timeout=180000 "$@" e2e/*.test.mjs)
 }

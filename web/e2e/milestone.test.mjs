@@ -98,3 +98,32 @@ test('milestone: a directory composed in the mount editor, previewed live, saved
   assert.equal(sha256(got), sha256(readFileSync(join(SAMPLE_DIR, 'README.md'))))
   await page.keyboard.press('Escape')
 })
+
+test("a child's mount editor shows the steps its ancestor enforces, read-only", async () => {
+  const parent = `e2e-enforce-${Date.now()}`
+  const created = await apiRequest('POST', '/api/vfs/directories', {
+    token,
+    body: {
+      virtual_path: `/${parent}`,
+      enforce_steps_on_children: true,
+      mounts: [{ source: { node_id: nodeId, export_path: SAMPLE_DIR }, strategy: 'prefix_replace', steps: [{ op: 'glob', pattern: '*.txt', invert: true }] }],
+    },
+  })
+  assert.equal(created.status, 201, JSON.stringify(created.json))
+  try {
+    const child = await apiRequest('POST', '/api/vfs/directories', { token, body: { virtual_path: `/${parent}/child` } })
+    assert.equal(child.status, 201, JSON.stringify(child.json))
+    await go(page, `/vfs/${parent}/child`)
+    await page.locator('[data-testid=vfs-edit-mounts]').click()
+    const section = page.locator('[data-testid=inherited-steps]')
+    await section.waitFor()
+    const step = section.locator('[data-testid=inherited-step]')
+    await eventually('the inherited step', async () => (await step.count()) === 1, 15000)
+    assert.match(await step.innerText(), /\*\.txt/)
+    assert.equal(await section.locator('input, select, textarea, [role=switch]').count(), 0, 'nothing in it is editable')
+    await shot(page, 'mount-editor-inherited')
+    await page.keyboard.press('Escape')
+  } finally {
+    await apiRequest('DELETE', `/api/vfs/directories/${encodeURIComponent(parent)}?recursive=true`, { token })
+  }
+})

@@ -3,7 +3,7 @@
 // size is shown.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { apiRequest, apiToken, go, launch, login, newPage, shot } from './harness.mjs'
+import { apiRequest, apiToken, eventually, go, launch, login, newPage, shot } from './harness.mjs'
 
 let browser, page, token
 const created = []
@@ -85,5 +85,7 @@ test('the About tab shows the browser replica size', async () => {
   await go(page, '/settings?tab=about')
   const docs = page.locator('[data-testid=replica-docs]')
   await docs.waitFor()
-  assert.ok(Number((await docs.innerText()).replace(/[^0-9]/g, '')) > 0)
+  // Right after login the first sync may still be under way: the count grows.
+  await eventually('documents in the replica', async () => Number((await docs.innerText()).replace(/[^0-9]/g, '')) > 0, 20000)
+  assert.match(await page.locator('[data-testid=replica-bytes]').innerText(), /^\d+(\.\d+)? (B|KiB|MiB)$/)
 })

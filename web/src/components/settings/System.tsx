@@ -116,7 +116,7 @@ interface Reindex {
 
 export function AboutTab() {
   const health = useHealth()
-  const size = useQuery({ queryKey: ['replica-size'], queryFn: replicaSize, staleTime: 10_000 })
+  const size = useQuery({ queryKey: ['pouch', 'replica-size'], queryFn: replicaSize, staleTime: 10_000 })
   const [confirm, setConfirm] = useState(false)
   const reindex = useMutation({
     mutationFn: () => api<Reindex>('/api/system/reindex', { method: 'POST' }),
