@@ -113,14 +113,19 @@ make_sample_tree() {
 }
 
 agent_config() {
+    local fp_line='# control_plane_fingerprint = "AA:BB:…"   # the server'"'"'s certificate (GET /health); written once it runs'
+    if [ -n "${CP_FINGERPRINT:-}" ]; then
+        fp_line="control_plane_fingerprint = \"$CP_FINGERPRINT\"   # pins the server's self-signed certificate"
+    fi
     cat <<EOF
 # MosaicFS agent configuration
 control_plane_url = "$API_URL"   # the REST API
+$fp_line
 access_key_id = "$ACCESS_KEY"
 secret_key = "$SECRET_KEY"
 watch_paths = ["$SAMPLE_DIR"]
 state_dir = "$STATE_DIR"      # node_id file lives here
-crawl_interval_secs = 10       # demo only: re-crawl often (the default is 3600; the watcher arrives with issue #5)
+crawl_interval_secs = 10       # demo only: re-crawl often (the default is 3600; the watcher sees changes in between)
 # node_id = "node-..."                            # optional; generated on first run into state_dir/node_id
 # friendly_name = "demo laptop"                   # optional, defaults to hostname
 
@@ -265,6 +270,11 @@ cmd_start() {
     expected="$(make_sample_tree "$SAMPLE_DIR")"
     log "sample tree: $expected files in $SAMPLE_DIR"
     mkdir -p "$STATE_DIR"
+    # Without the pin, the agent (and a VFS reading this config) cannot check
+    # the control plane's self-signed certificate: transfer-token requests to
+    # it fail with UnknownIssuer (issue 25).
+    CP_FINGERPRINT="$(api "$API_URL/health" | jq -r '.tls_fingerprint // empty')"
+    [ -n "$CP_FINGERPRINT" ] || die "the server's /health reports no tls_fingerprint ($SERVER_LOG)"
     agent_config >"$CONFIG"
 
     log "starting agent: $agent_bin run --config $CONFIG"

@@ -85,6 +85,18 @@ pub struct InitArgs {
     /// (`AA:BB:…`, as `GET /health` reports it). Required without a terminal.
     #[arg(long)]
     pub tls_fingerprint: Option<String>,
+    /// Address this node's transfer endpoint listens on: peers read this
+    /// node's files from it [default: 0.0.0.0:7847].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub transfer_listen: Option<String>,
+    /// URL peers use to reach the transfer endpoint (http://host:7847)
+    /// [default: derived from the host name and the listen port].
+    #[arg(long, value_name = "URL")]
+    pub transfer_url: Option<String>,
+    /// Do not serve this node's files to peers (writes no `[transfer]`
+    /// table: other nodes then cannot read files that live only here).
+    #[arg(long, conflicts_with_all = ["transfer_listen", "transfer_url"])]
+    pub no_transfer: bool,
     /// Do not install or start a service and do not change system settings
     /// (the inotify limit); print what to do instead.
     #[arg(long)]
@@ -226,6 +238,14 @@ struct Settings {
     replication: CouchSettings,
     state_dir: PathBuf,
     friendly_name: Option<String>,
+    /// The `[transfer]` table; `None` with --no-transfer.
+    transfer: Option<TransferSettings>,
+}
+
+#[derive(Debug, Clone)]
+struct TransferSettings {
+    listen: String,
+    advertise_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -486,6 +506,24 @@ fn gather(args: &InitArgs, prompt: &mut Option<&mut dyn Prompt>) -> Result<Setti
         }
         (None, None) => None,
     };
+    let transfer = if args.no_transfer {
+        None
+    } else {
+        let default_listen = format!("0.0.0.0:{}", crate::config::DEFAULT_TRANSFER_PORT);
+        let listen = match (&args.transfer_listen, &mut *prompt) {
+            (Some(l), _) => l.clone(),
+            (None, Some(p)) => ask(
+                *p,
+                "Transfer endpoint (serves this node's files to peers) listens on",
+                Some(&default_listen),
+            )?,
+            (None, None) => default_listen,
+        };
+        Some(TransferSettings {
+            listen,
+            advertise_url: args.transfer_url.clone(),
+        })
+    };
     Ok(Settings {
         control_plane_url,
         access_key_id,
@@ -495,6 +533,7 @@ fn gather(args: &InitArgs, prompt: &mut Option<&mut dyn Prompt>) -> Result<Setti
         replication,
         state_dir,
         friendly_name,
+        transfer,
     })
 }
 
@@ -634,6 +673,18 @@ fn render_config(s: &Settings, fingerprint: Option<&str>) -> String {
         if let Some(p) = &c.password {
             t.push_str(&format!("password = {}\n", q(p)));
         }
+    }
+    match &s.transfer {
+        Some(tr) => {
+            t.push_str("\n# Serves this node's files to peers (signed, short-lived tokens).\n");
+            t.push_str(&format!("[transfer]\nlisten = {}\n", q(&tr.listen)));
+            if let Some(u) = &tr.advertise_url {
+                t.push_str(&format!("advertise_url = {}\n", q(u)));
+            }
+        }
+        None => t.push_str(
+            "\n# No [transfer] table (init --no-transfer): peers cannot read files that live only here.\n",
+        ),
     }
     t
 }
@@ -1015,7 +1066,41 @@ mod tests {
             },
             state_dir: "/var/lib/mosaicfs".into(),
             friendly_name: Some("laptop".into()),
+            transfer: Some(TransferSettings {
+                listen: "0.0.0.0:7847".into(),
+                advertise_url: Some("http://laptop.lan:7847".into()),
+            }),
         }
+    }
+
+    #[test]
+    fn the_transfer_table_is_written_unless_turned_off() {
+        let c = Config::parse(Path::new("agent.toml"), &render_config(&settings(), None)).unwrap();
+        let t = c.transfer.expect("a [transfer] table");
+        assert_eq!(t.listen, "0.0.0.0:7847".parse().unwrap());
+        assert_eq!(t.advertise_url.as_deref(), Some("http://laptop.lan:7847"));
+
+        let mut off = settings();
+        off.transfer = None;
+        let text = render_config(&off, None);
+        assert!(text.contains("--no-transfer"), "{text}");
+        assert_eq!(
+            Config::parse(Path::new("agent.toml"), &text)
+                .unwrap()
+                .transfer,
+            None
+        );
+    }
+
+    #[test]
+    fn a_bad_transfer_address_is_refused_naming_the_field() {
+        let mut bad = settings();
+        bad.transfer = Some(TransferSettings {
+            listen: "not-an-address".into(),
+            advertise_url: None,
+        });
+        let e = Config::parse(Path::new("agent.toml"), &render_config(&bad, None)).unwrap_err();
+        assert!(e.to_string().contains("transfer.listen"), "{e}");
     }
 
     #[test]

@@ -189,6 +189,15 @@ async fn unattended_init_registers_the_node_and_writes_a_config_that_parses() {
     assert_eq!(cfg.secret_key, SECRET);
     assert_eq!(cfg.friendly_name, "init test node");
     assert_eq!(cfg.replication.database, cp.db.db_name());
+    // A new node serves its files to peers without editing agent.toml.
+    let transfer = cfg
+        .transfer
+        .as_ref()
+        .expect("init writes a [transfer] table");
+    assert_eq!(
+        transfer.listen.port(),
+        mosaicfs_agent::config::DEFAULT_TRANSFER_PORT
+    );
     let text = std::fs::read_to_string(&cfg_path).unwrap();
     assert!(
         text.contains(&format!(
