@@ -99,22 +99,28 @@ pub enum Command {
     /// Machines registered with the control plane.
     #[command(
         subcommand,
-        after_help = "Examples:\n  mosaicfs-cli nodes list\n  mosaicfs-cli nodes status laptop"
+        after_help = "Examples:\n  mosaicfs-cli nodes list\n  mosaicfs-cli nodes status laptop\n  mosaicfs-cli nodes mounts list laptop"
     )]
     Nodes(NodesCommand),
     /// Indexed files: search, details, download.
     #[command(
         subcommand,
-        after_help = "Examples:\n  mosaicfs-cli files search report\n  mosaicfs-cli files fetch file::0190c0de5b6f7a3e8c1d2e3f4a5b6c7d"
+        after_help = "Examples:\n  mosaicfs-cli files search report\n  mosaicfs-cli files fetch /documents/report.pdf --output ~/Downloads/"
     )]
     Files(FilesCommand),
+    /// Labels on files: list them, see a file's, add and remove.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaicfs-cli labels list\n  mosaicfs-cli labels show /documents/report.pdf\n  mosaicfs-cli labels add /documents/report.pdf taxes 2024"
+    )]
+    Labels(LabelsCommand),
     /// The virtual namespace: list, create, inspect and edit directories.
     #[command(
         subcommand,
         after_help = "Examples:\n  mosaicfs-cli vfs ls /\n  mosaicfs-cli vfs mkdir /documents\n  mosaicfs-cli vfs edit /documents"
     )]
     Vfs(VfsCommand),
-    /// Storage use per node (needs endpoints this server may not have yet).
+    /// Storage use per node: capacity, use and its history.
     #[command(
         subcommand,
         after_help = "Examples:\n  mosaicfs-cli storage overview\n  mosaicfs-cli storage history laptop --days 7"
@@ -180,6 +186,89 @@ pub enum NodesCommand {
         /// The node id.
         node_id: String,
     },
+    /// A node's network mounts: other nodes' files it reaches through a
+    /// local mount (NFS, SMB, a sync folder) instead of the network transfer.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaicfs-cli nodes mounts list laptop\n  mosaicfs-cli nodes mounts add laptop --remote-node nas --remote-path /srv/share --local-path /mnt/nas"
+    )]
+    Mounts(MountsCommand),
+}
+
+/// `nodes mounts` commands.
+#[derive(Debug, Subcommand)]
+pub enum MountsCommand {
+    /// List a node's network mounts.
+    #[command(after_help = "Example:\n  mosaicfs-cli nodes mounts list laptop")]
+    List {
+        /// The node that has the mounts.
+        node_id: String,
+    },
+    /// Add a network mount to a node.
+    #[command(after_help = "Example:
+  mosaicfs-cli nodes mounts add laptop --remote-node nas --remote-path /srv/share \\
+      --local-path /mnt/nas --type nfs")]
+    Add {
+        /// The node that has the mount.
+        node_id: String,
+        /// The node whose files the mount exposes.
+        #[arg(long, value_name = "NODE")]
+        remote_node: String,
+        /// Absolute path on the remote node at the mount's root.
+        #[arg(long, value_name = "PATH")]
+        remote_path: String,
+        /// Absolute path where it is mounted on this node.
+        #[arg(long, value_name = "PATH")]
+        local_path: String,
+        /// nfs, cifs, icloud_local or gdrive_local.
+        #[arg(long = "type", value_name = "TYPE", default_value = "nfs")]
+        mount_type: String,
+        /// Higher wins when several mounts cover a file.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i64,
+    },
+    /// Remove a network mount.
+    #[command(after_help = "Example:\n  mosaicfs-cli nodes mounts rm laptop 3f2a…")]
+    Rm {
+        /// The node that has the mount.
+        node_id: String,
+        /// The mount's id (`nodes mounts list`).
+        mount_id: String,
+    },
+}
+
+/// `labels` commands. FILE is a file id (file::…) or a virtual path.
+#[derive(Debug, Subcommand)]
+pub enum LabelsCommand {
+    /// Every label in use: on how many files directly, by how many rules.
+    #[command(after_help = "Example:\n  mosaicfs-cli labels list")]
+    List,
+    /// A file's labels: direct, and inherited with the rule that gives each.
+    #[command(
+        after_help = "Example:\n  mosaicfs-cli labels show /documents/report.pdf\n\n--json: {file_id, labels, direct, inherited: [{label, rule_id, rule_name}]}"
+    )]
+    Show {
+        /// The file: its id (file::…) or its virtual path.
+        file: String,
+    },
+    /// Add direct labels to a file (labels already there are kept).
+    #[command(after_help = "Example:\n  mosaicfs-cli labels add /documents/report.pdf taxes 2024")]
+    Add {
+        /// The file: its id (file::…) or its virtual path.
+        file: String,
+        /// The labels to add.
+        #[arg(required = true)]
+        labels: Vec<String>,
+    },
+    /// Remove direct labels from a file (inherited ones come from rules).
+    #[command(after_help = "Example:\n  mosaicfs-cli labels rm /documents/report.pdf 2024")]
+    Rm {
+        /// The file: its id (file::…) or its virtual path.
+        file: String,
+        /// The labels to remove.
+        #[arg(required = true)]
+        labels: Vec<String>,
+    },
 }
 
 /// `files` commands.
@@ -202,24 +291,24 @@ pub enum FilesCommand {
     },
     /// A file's document.
     #[command(
-        after_help = "Example:\n  mosaicfs-cli files stat file::0190c0de5b6f7a3e8c1d2e3f4a5b6c7d"
+        after_help = "Examples:\n  mosaicfs-cli files stat file::0190c0de5b6f7a3e8c1d2e3f4a5b6c7d\n  mosaicfs-cli files stat /documents/report.pdf"
     )]
     Stat {
-        /// The file id (file::…).
+        /// The file: its id (file::…) or its virtual path (/documents/report.pdf).
         file_id: String,
     },
     /// Download a file. Resumes an interrupted download (PATH.part) and
     /// checks the final size against the file document.
     #[command(after_help = "Examples:
+  mosaicfs-cli files fetch /documents/report.pdf --output ~/Downloads/
   mosaicfs-cli files fetch file::0190c0de5b6f7a3e8c1d2e3f4a5b6c7d
-  mosaicfs-cli files fetch file::0190c0de5b6f7a3e8c1d2e3f4a5b6c7d --output ~/Downloads/
 
 The bytes go to PATH.part (its ETag beside it in PATH.part.etag) and are renamed to
 PATH when complete. Running the command again after an interruption asks only for the
 missing bytes (Range), unless the file changed on the server (If-Range), in which case
 it starts over. The server keeps no content hash yet, so only the size is verified.")]
     Fetch {
-        /// The file id (file::…).
+        /// The file: its id (file::…) or its virtual path (/documents/report.pdf).
         file_id: String,
         /// Where to write: a file path, or an existing directory to put the
         /// file's own name in [default: ./NAME].

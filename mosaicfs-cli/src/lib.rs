@@ -80,6 +80,7 @@ fn command_name(c: &Command) -> String {
     match c {
         Command::Nodes(_)
         | Command::Files(_)
+        | Command::Labels(_)
         | Command::Vfs(_)
         | Command::Storage(_)
         | Command::Credentials(_)
@@ -130,6 +131,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Logout => commands::login::logout(&ctx).await,
         Command::Nodes(c) => commands::nodes::run(&ctx, c).await,
         Command::Files(c) => commands::files::run(&ctx, c).await,
+        Command::Labels(c) => commands::labels::run(&ctx, c).await,
         Command::Vfs(c) => commands::vfs::run(&ctx, c).await,
         Command::Storage(c) => commands::system::storage(&ctx, c).await,
         Command::Credentials(c) => commands::credentials::run(&ctx, c).await,

@@ -7,4 +7,5 @@ mod commands;
 mod errors;
 mod fetch;
 mod help;
+mod labels;
 mod storage;

@@ -23,12 +23,62 @@ pub async fn run(ctx: &Context, c: FilesCommand) -> Result<()> {
             labels,
             limit,
         } => search(ctx, &client, query, labels, limit).await,
-        FilesCommand::Stat { file_id } => stat(ctx, &client, &file_id).await,
+        FilesCommand::Stat { file_id } => {
+            let id = resolve_file(&client, &file_id).await?;
+            stat(ctx, &client, &id).await
+        }
         FilesCommand::Fetch {
             file_id,
             output,
             force,
-        } => fetch(ctx, &client, &file_id, output, force).await,
+        } => {
+            let id = resolve_file(&client, &file_id).await?;
+            fetch(ctx, &client, &id, output, force).await
+        }
+    }
+}
+
+/// The file id a command argument names: a `file::…` id as it is, or the
+/// file at a virtual path (`/documents/report.pdf`), looked up in its
+/// directory's listing.
+pub async fn resolve_file(client: &Client, arg: &str) -> Result<String> {
+    if arg.starts_with("file::") {
+        return Ok(arg.to_string());
+    }
+    if !arg.starts_with('/') {
+        return Err(CliError::Usage(format!(
+            "{arg:?} is neither a file id (file::…) nor an absolute virtual path (/documents/report.pdf)"
+        )));
+    }
+    let path = arg.trim_end_matches('/');
+    let (parent, name) = match path.rsplit_once('/') {
+        Some((p, n)) if !n.is_empty() => (if p.is_empty() { "/" } else { p }, n),
+        _ => {
+            return Err(CliError::Usage(format!(
+                "{arg:?} names a directory, not a file (list it with `mosaicfs-cli vfs ls {arg}`)"
+            )));
+        }
+    };
+    let listing = client
+        .get_json(&["api", "vfs"], &[("path", parent)])
+        .await?;
+    let entry = listing
+        .get("entries")
+        .and_then(Value::as_array)
+        .and_then(|es| {
+            es.iter()
+                .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+        });
+    match entry {
+        None => Err(CliError::NotFound(format!(
+            "no entry {name:?} in {parent} (see `mosaicfs-cli vfs ls {parent}`)"
+        ))),
+        Some(e) => match e.get("file_id").and_then(Value::as_str) {
+            Some(id) => Ok(id.to_string()),
+            None => Err(CliError::Usage(format!(
+                "{path} is a directory, not a file (list it with `mosaicfs-cli vfs ls {path}`)"
+            ))),
+        },
     }
 }
 

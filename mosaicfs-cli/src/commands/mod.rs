@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod files;
+pub mod labels;
 pub mod login;
 pub mod nodes;
 pub mod system;

@@ -1,9 +1,11 @@
-//! `nodes list | status`.
+//! `nodes list | status | mounts list|add|rm`.
 
 use crate::Context;
-use crate::cli::NodesCommand;
+use crate::cli::{MountsCommand, NodesCommand};
+use crate::client::Client;
 use crate::error::{CliError, Result};
 use crate::output::{human_size, text, when};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// Runs a `nodes` command.
@@ -66,6 +68,97 @@ pub async fn run(ctx: &Context, c: NodesCommand) -> Result<()> {
                 return ctx.out.json(&json!({"node": node, "status": status}));
             }
             print_status(ctx, &node, &status)
+        }
+        NodesCommand::Mounts(m) => mounts(ctx, &client, m).await,
+    }
+}
+
+async fn mounts(ctx: &Context, client: &Client, c: MountsCommand) -> Result<()> {
+    match c {
+        MountsCommand::List { node_id } => {
+            let list = client
+                .get_json(&["api", "nodes", &node_id, "mounts"], &[])
+                .await?;
+            let items = list
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if ctx.out.json {
+                return ctx.out.json(&Value::Array(items));
+            }
+            if items.is_empty() {
+                ctx.out.note(&format!(
+                    "{node_id} has no network mounts; add one with `mosaicfs-cli nodes mounts add {node_id} --remote-node NODE --remote-path PATH --local-path PATH`."
+                ));
+            }
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|m| {
+                    vec![
+                        text(m.get("mount_id")),
+                        text(m.get("remote_node_id")),
+                        text(m.get("remote_base_export_path")),
+                        text(m.get("local_mount_path")),
+                        text(m.get("mount_type")),
+                        text(m.get("priority")),
+                    ]
+                })
+                .collect();
+            ctx.out.table(
+                &[
+                    "MOUNT",
+                    "REMOTE NODE",
+                    "REMOTE PATH",
+                    "LOCAL PATH",
+                    "TYPE",
+                    "PRIORITY",
+                ],
+                &rows,
+            )
+        }
+        MountsCommand::Add {
+            node_id,
+            remote_node,
+            remote_path,
+            local_path,
+            mount_type,
+            priority,
+        } => {
+            let created = client
+                .send_json(
+                    Method::POST,
+                    &["api", "nodes", &node_id, "mounts"],
+                    &json!({
+                        "remote_node_id": remote_node,
+                        "remote_base_export_path": remote_path,
+                        "local_mount_path": local_path,
+                        "mount_type": mount_type,
+                        "priority": priority,
+                    }),
+                )
+                .await?;
+            if ctx.out.json {
+                return ctx.out.json(&created);
+            }
+            ctx.out.line(&text(created.get("mount_id")))?;
+            ctx.out.note(&format!(
+                "Added: {node_id} reads {} files under {} through {}.",
+                text(created.get("remote_node_id")),
+                text(created.get("remote_base_export_path")),
+                text(created.get("local_mount_path"))
+            ));
+            Ok(())
+        }
+        MountsCommand::Rm { node_id, mount_id } => {
+            let url = client.url(&["api", "nodes", &node_id, "mounts", &mount_id]);
+            client.send(client.request(Method::DELETE, url)).await?;
+            if ctx.out.json {
+                return ctx.out.json(&json!({"deleted": mount_id}));
+            }
+            ctx.out
+                .note(&format!("Removed mount {mount_id} from {node_id}."));
+            Ok(())
         }
     }
 }
