@@ -10,8 +10,10 @@
 #   2. builds target/debug/mosaicfs-server (a no-op when up to date),
 #   3. starts a pouchdb-server (scripts/couchdb.sh) and the server with a
 #      bootstrap credential, each on a free port,
-#   4. logs in and runs schemathesis with the bearer token, checking that no
-#      answer is a 5xx and that every answer matches its documented schema,
+#   4. logs in, creates a few things for path parameters to name, and runs
+#      schemathesis with the bearer token (agent requests signed with HMAC by
+#      scripts/fuzz/hooks.py), checking that no answer is a 5xx and that every
+#      answer matches its documented schema,
 #   5. prints the summary and exits non-zero on any failure.
 # The run is bounded by its example count, not by the clock: a slow or busy
 # machine takes longer but tests the same cases. The timeout is only a safety
@@ -98,6 +100,7 @@ MOSAICFS_LOG=info "$server_bin" \
     --couchdb-user admin \
     --couchdb-password fuzz-password \
     --bootstrap-credential "$KEY:$SECRET" \
+    --node-id fuzz-server \
     >"$work/server.log" 2>&1 &
 server_pid=$!
 
@@ -114,6 +117,41 @@ token=$(curl -ksf -X POST "$base/api/auth/login" -H 'content-type: application/j
 if [ -z "$token" ] || [ "$token" = null ]; then
     die "login with the bootstrap credential failed"
 fi
+
+# Things for the path parameters to name (scripts/fuzz/hooks.py puts them in
+# about half of the generated cases, so those handlers run instead of 404).
+# The credential is a throwaway: the bootstrap one signs the agent requests.
+api() {
+    curl -ksf -H "Authorization: Bearer $token" -H 'content-type: application/json' "$@"
+}
+api -X POST "$base/api/nodes" -d "{\"node_id\":\"fuzz-node\",\"friendly_name\":\"fuzz node\",\"platform\":\"linux\",\"access_key_id\":\"$KEY\"}" >/dev/null \
+    || die "seeding: registering fuzz-node failed"
+api -X POST "$base/api/nodes" -d "{\"node_id\":\"fuzz-nas\",\"friendly_name\":\"fuzz NAS\",\"platform\":\"linux\",\"access_key_id\":\"$KEY\"}" >/dev/null \
+    || die "seeding: registering fuzz-nas failed"
+# A file on the server's own node (served from its disk) for {file_id}.
+mkdir -p "$work/files"
+printf 'fuzz file\n' >"$work/files/fuzz.txt"
+api -X POST "$base/api/nodes" -d "{\"node_id\":\"fuzz-server\",\"friendly_name\":\"fuzz server\",\"platform\":\"linux\",\"access_key_id\":\"$KEY\",\"watch_paths\":[\"$work/files\"]}" >/dev/null \
+    || die "seeding: registering fuzz-server failed"
+file_id=file::0190c0de5b6f7a3e8c1d2e3f4a5bf022
+curl -sf -u admin:fuzz-password -X PUT "$couch_url/mosaicfs_fuzz/$file_id" -H 'content-type: application/json' \
+    -d "{\"type\":\"file\",\"inode\":4242,\"name\":\"fuzz.txt\",\"size\":10,\"mtime\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"mime_type\":\"text/plain\",\"status\":\"active\",\"source\":{\"node_id\":\"fuzz-server\",\"export_path\":\"$work/files/fuzz.txt\",\"export_parent\":\"$work/files\"}}" >/dev/null \
+    || die "seeding: writing the file document failed"
+seed_key=$(api -X POST "$base/api/credentials" -d '{"name":"fuzz target"}' | jq -r .access_key_id)
+rule_id=$(api -X POST "$base/api/labels/rules" \
+    -d '{"name":"fuzz rule","node_id":"fuzz-node","path_prefix":"/srv/","labels":["fuzz"],"enabled":true}' | jq -r ._id)
+mount_id=$(api -X POST "$base/api/nodes/fuzz-node/mounts" \
+    -d '{"remote_node_id":"fuzz-nas","remote_base_export_path":"/srv","local_mount_path":"/mnt/nas","mount_type":"nfs","priority":1}' \
+    | jq -r .mount_id)
+api -X POST "$base/api/vfs/directories" -d '{"virtual_path":"/fuzz"}' >/dev/null \
+    || die "seeding: creating /fuzz failed"
+for v in "$seed_key" "$rule_id" "$mount_id"; do
+    { [ -n "$v" ] && [ "$v" != null ]; } || die "seeding failed (credential $seed_key, rule $rule_id, mount $mount_id)"
+done
+MOSAICFS_FUZZ_SEEDED=$(jq -nc --arg k "$seed_key" --arg r "$rule_id" --arg m "$mount_id" --arg f "$file_id" \
+    '{node_id: "fuzz-node", access_key_id: $k, rule_id: $r, mount_id: $m, path: "fuzz", file_id: $f}')
+export MOSAICFS_FUZZ_SEEDED MOSAICFS_FUZZ_KEY=$KEY MOSAICFS_FUZZ_SECRET=$SECRET
+export SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$REPO_ROOT/scripts/fuzz${PYTHONPATH:+:$PYTHONPATH}"
 
 log "fuzzing $base (schemathesis $SCHEMATHESIS_VERSION, $EXAMPLES examples per operation, seed $SEED)"
 # --tls-verify false: the same self-signed certificate as above.
