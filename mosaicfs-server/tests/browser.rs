@@ -43,6 +43,22 @@ fn node_doc(node: &str) -> Value {
            "friendly_name": node, "status": "online"})
 }
 
+/// A GET straight to CouchDB as its admin (what the browser database holds,
+/// bypassing the proxy under test).
+async fn couch_get(
+    s: &TestServer,
+    db: &mosaicfs_common::couch::CouchClient,
+    path: &str,
+) -> reqwest::Response {
+    let couch = couch_server("a");
+    s.client
+        .get(format!("{}/{}/{path}", couch.url, db.db_name()))
+        .basic_auth(&couch.username, Some(&couch.password))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_browser_replica_gets_the_small_documents_and_never_files_credentials_or_plugins() {
     let s = TestServer::start().await;
@@ -83,20 +99,8 @@ async fn the_browser_replica_gets_the_small_documents_and_never_files_credential
             "{id} reached the browser"
         );
     }
-    let all: Value = s
-        .client
-        .get(format!(
-            "{}/{}/_all_docs",
-            couch_server("a").url,
-            browser.db_name()
-        ))
-        .basic_auth(
-            &couch_server("a").username,
-            Some(&couch_server("a").password),
-        )
-        .send()
+    let all: Value = couch_get(&s, &browser, "_all_docs")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -356,20 +360,7 @@ async fn writes_through_the_proxy_are_refused_and_never_reach_couchdb() {
     for id in ["evil", "evil2", "evil3"] {
         assert_eq!(browser.get_value(id).await.unwrap(), None, "{id}");
     }
-    let local = s
-        .client
-        .get(format!(
-            "{}/{}/_local/x",
-            couch_server("a").url,
-            browser.db_name()
-        ))
-        .basic_auth(
-            &couch_server("a").username,
-            Some(&couch_server("a").password),
-        )
-        .send()
-        .await
-        .unwrap();
+    let local = couch_get(&s, &browser, "_local/x").await;
     assert_eq!(local.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         browser.get_value("node::n1").await.unwrap().unwrap()["_rev"],

@@ -298,28 +298,17 @@ async fn a_ticket_ends_with_its_session_and_its_credential() {
     let admin = s.token().await;
     let id = "file::0190c0de5b6f7a3e8c1d2e3f4a5b6d06";
     add_file(&s, tmp.path(), id, "y.txt", "text/plain").await;
-    let created: Value = s
-        .authed(Method::POST, "/api/credentials", &admin)
-        .json(&json!({"name": "browser"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, created) = s
+        .call(
+            Method::POST,
+            "/api/credentials",
+            Some(&admin),
+            Some(&json!({"name": "browser"})),
+        )
+        .await;
     let key = created["access_key_id"].as_str().unwrap().to_string();
-    let login = || async {
-        let v: Value = s
-            .request(Method::POST, "/api/auth/login")
-            .json(&json!({"access_key_id": key, "secret_key": created["secret_key"]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["token"].as_str().unwrap().to_string()
-    };
+    let secret = created["secret_key"].as_str().unwrap().to_string();
+    let login = || s.token_for(&key, &secret);
 
     // Logged out: the ticket goes with the session.
     let token = login().await;
@@ -328,12 +317,10 @@ async fn a_ticket_ends_with_its_session_and_its_credential() {
         get(&s, Method::GET, &url, None).await.status(),
         StatusCode::OK
     );
-    let r = s
-        .authed(Method::POST, "/api/auth/logout", &token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, _) = s
+        .call(Method::POST, "/api/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     expect_error(
         get(&s, Method::GET, &url, None).await,
         StatusCode::UNAUTHORIZED,
@@ -344,13 +331,15 @@ async fn a_ticket_ends_with_its_session_and_its_credential() {
     // Disabled credential: refused, as its JWTs are.
     let token = login().await;
     let url = content_url(&s, &token, id, None).await;
-    let r = s
-        .authed(Method::PATCH, &format!("/api/credentials/{key}"), &admin)
-        .json(&json!({"enabled": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/credentials/{key}"),
+            Some(&admin),
+            Some(&json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     expect_error(
         get(&s, Method::GET, &url, None).await,
         StatusCode::UNAUTHORIZED,

@@ -100,9 +100,14 @@ impl TestServer {
 
     /// A bearer token for the bootstrap credential.
     pub async fn token(&self) -> String {
+        self.token_for(ADMIN_KEY, ADMIN_SECRET).await
+    }
+
+    /// A bearer token for `key` and `secret` (panics unless login answers 200).
+    pub async fn token_for(&self, key: &str, secret: &str) -> String {
         let r = self
             .request(Method::POST, "/api/auth/login")
-            .json(&serde_json::json!({"access_key_id": ADMIN_KEY, "secret_key": ADMIN_SECRET}))
+            .json(&serde_json::json!({"access_key_id": key, "secret_key": secret}))
             .send()
             .await
             .unwrap();
@@ -121,6 +126,31 @@ impl TestServer {
     /// An authenticated request.
     pub fn authed(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
         self.request(method, path).bearer_auth(token)
+    }
+
+    /// Sends a request (with `token` as bearer and `body` as JSON when
+    /// given); the status and the JSON answer (`Null` when empty or not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self.request(method, path);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let bytes = resp.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// An HMAC-signed request with `key_id`/`secret`.
