@@ -339,8 +339,14 @@ impl TokenSigner {
                 false
             }
             Err(e) => {
-                tracing::debug!(operation = "control_plane_warm", error = %chain(&e),
-                    "the control plane is not reachable yet");
+                let detail = chain(&e);
+                if untrusted_certificate(&detail) {
+                    tracing::error!(operation = "control_plane_warm", error = %detail,
+                        "{}", untrusted_message(&self.inner.base, &detail));
+                } else {
+                    tracing::debug!(operation = "control_plane_warm", error = %detail,
+                        "the control plane is not reachable yet");
+                }
                 false
             }
         }
@@ -392,17 +398,20 @@ impl TokenInner {
         for (k, v) in self.own.headers("POST", &self.path, "", &body) {
             req = req.header(k, v);
         }
-        let resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| FetchError::Status {
-                status: 503,
-                message: format!(
-                    "control plane unreachable for a transfer token: {}",
-                    chain(&e)
-                ),
-            })?;
+        let resp = req.body(body).send().await.map_err(|e| {
+            let detail = chain(&e);
+            // A certificate the client cannot verify stays so: no retry, and
+            // the message says how to fix it (issue 25: it used to be retried
+            // for 15–30 s and then show up only as EIO).
+            if untrusted_certificate(&detail) {
+                FetchError::Signing(untrusted_message(&self.base, &detail))
+            } else {
+                FetchError::Status {
+                    status: 503,
+                    message: format!("control plane unreachable for a transfer token: {detail}"),
+                }
+            }
+        })?;
         let status = resp.status();
         if !status.is_success() {
             let text: String = resp
@@ -437,6 +446,21 @@ impl TokenInner {
             .timestamp();
         Ok((issued.token, exp))
     }
+}
+
+/// Whether a request error (its source chain on one line) is a certificate
+/// the client could not verify, as opposed to a network problem.
+fn untrusted_certificate(detail: &str) -> bool {
+    detail.contains("invalid peer certificate") || detail.contains("certificate verify failed")
+}
+
+/// What to tell the user when the control plane's certificate is not trusted.
+fn untrusted_message(base: &str, detail: &str) -> String {
+    format!(
+        "cannot verify the control plane's certificate at {base} ({detail}): files on other nodes \
+         cannot be read until agent.toml has control_plane_fingerprint = \"AA:BB:…\" (the SHA-256 \
+         fingerprint `mosaicfs-agent init` confirms, or tls_fingerprint in {base}/health)"
+    )
 }
 
 /// The error and its sources on one line.

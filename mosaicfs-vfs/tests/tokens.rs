@@ -304,6 +304,29 @@ async fn node_a_reads_node_bs_file_with_a_transfer_token() {
         .unwrap(),
     );
     assert!(wrong.token(id).await.is_err());
+
+    // No pin at all (a config without control_plane_fingerprint, the
+    // control plane's certificate self-signed): refused at once, not retried,
+    // and the error says what to add to agent.toml.
+    let unpinned =
+        Arc::new(TokenSigner::new(&cp.url, None, &n.node_a, &n.key_a, &n.secret_a).unwrap());
+    let t0 = std::time::Instant::now();
+    let err = unpinned.token(id).await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("control_plane_fingerprint"), "{msg}");
+    assert!(msg.contains("UnknownIssuer"), "{msg}");
+    let unread = vfs(cp, &n.node_a, &tmp.path().join("cache-unpinned"), unpinned).await;
+    let err = match unread.open(file).await {
+        Ok(h) => unread.read_handle(&h, 0, 4096).await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert_eq!(err.errno(), Errno::Io, "{err}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "failed fast, not after retries: {:?}",
+        t0.elapsed()
+    );
 }
 
 /// Tokens the control plane issued, from its `/metrics`.
