@@ -26,6 +26,10 @@ pub const LAUNCHD_DIR: &str = "/Library/LaunchDaemons";
 pub const UNIT_NAME: &str = "mosaicfs-agent.service";
 /// Label (and file stem) of the launchd job.
 pub const LAUNCHD_LABEL: &str = "org.mosaicfs.agent";
+/// Name of the systemd unit of the FUSE mount (`init --mountpoint`).
+pub const VFS_UNIT_NAME: &str = "mosaicfs-vfs.service";
+/// Label (and file stem) of the mount's launchd job.
+pub const VFS_LAUNCHD_LABEL: &str = "org.mosaicfs.vfs";
 /// inotify watch limit the agent wants (plan 11.4).
 pub const INOTIFY_WATCHES: u64 = 524_288;
 const INOTIFY_SYSCTL: &str = "/proc/sys/fs/inotify/max_user_watches";
@@ -97,6 +101,11 @@ pub struct InitArgs {
     /// table: other nodes then cannot read files that live only here).
     #[arg(long, conflicts_with_all = ["transfer_listen", "transfer_url"])]
     pub no_transfer: bool,
+    /// Also install a service that mounts the virtual filesystem here at
+    /// boot (`mosaicfs-vfs mount`, the binary next to this one), after the
+    /// agent's.
+    #[arg(long, value_name = "PATH")]
+    pub mountpoint: Option<PathBuf>,
     /// Do not install or start a service and do not change system settings
     /// (the inotify limit); print what to do instead.
     #[arg(long)]
@@ -388,7 +397,11 @@ pub async fn run(
         if args.service_dir.is_none() {
             raise_inotify_limit();
         }
-        Some(install_service(&config_path, args.service_dir.as_deref())?)
+        let agent = install_service(&config_path, args.service_dir.as_deref())?;
+        if let Some(mp) = &args.mountpoint {
+            install_vfs_service(&config_path, mp, args.service_dir.as_deref())?;
+        }
+        Some(agent)
     };
     Ok(InitOutcome {
         node_id,
@@ -955,6 +968,151 @@ pub fn launchd_plist(exe: &str, config: &Path) -> String {
 "#,
         config = config.display()
     )
+}
+
+/// The `mosaicfs-vfs` binary installed beside this one.
+fn vfs_exe() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("mosaicfs-vfs")))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "/usr/local/bin/mosaicfs-vfs".into())
+}
+
+/// The systemd unit mounting the virtual filesystem at `mountpoint`.
+pub fn vfs_systemd_unit(exe: &str, config: &Path, mountpoint: &Path) -> String {
+    format!(
+        "# Written by `mosaicfs-agent init --mountpoint`.\n\
+         [Unit]\n\
+         Description=MosaicFS mount at {mp}\n\
+         Wants=network-online.target {UNIT_NAME}\n\
+         After=network-online.target {UNIT_NAME}\n\n\
+         [Service]\n\
+         ExecStartPre=/bin/mkdir -p {mp}\n\
+         ExecStart={exe} mount --config {config} --mountpoint {mp}\n\
+         Restart=on-failure\n\
+         RestartSec=5\n\
+         Environment=MOSAICFS_LOG=info\n\n\
+         [Install]\n\
+         WantedBy=multi-user.target\n",
+        config = config.display(),
+        mp = mountpoint.display()
+    )
+}
+
+/// The launchd property list mounting the virtual filesystem at `mountpoint`.
+pub fn vfs_launchd_plist(exe: &str, config: &Path, mountpoint: &Path) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key><string>{VFS_LAUNCHD_LABEL}</string>
+  <key>ProgramArguments</key>
+  <array><string>{exe}</string><string>mount</string><string>--config</string><string>{config}</string><string>--mountpoint</string><string>{mp}</string></array>
+  <key>RunAtLoad</key><true/>
+  <key>KeepAlive</key><true/>
+</dict>
+</plist>
+"#,
+        config = config.display(),
+        mp = mountpoint.display()
+    )
+}
+
+/// The service files `init` may write, in `dir` (default the system
+/// location): the agent's, then the mount's.
+pub fn service_files(dir: Option<&Path>) -> [PathBuf; 2] {
+    let macos = cfg!(target_os = "macos");
+    let dir = dir.unwrap_or(Path::new(if macos { LAUNCHD_DIR } else { SYSTEMD_DIR }));
+    if macos {
+        [
+            dir.join(format!("{LAUNCHD_LABEL}.plist")),
+            dir.join(format!("{VFS_LAUNCHD_LABEL}.plist")),
+        ]
+    } else {
+        [dir.join(UNIT_NAME), dir.join(VFS_UNIT_NAME)]
+    }
+}
+
+/// Writes the mount's service file; starts it like the agent's.
+fn install_vfs_service(
+    config: &Path,
+    mountpoint: &Path,
+    dir: Option<&Path>,
+) -> Result<PathBuf, InitError> {
+    let macos = cfg!(target_os = "macos");
+    let exe = vfs_exe();
+    let path = service_files(dir)[1].clone();
+    let text = if macos {
+        vfs_launchd_plist(&exe, config, mountpoint)
+    } else {
+        vfs_systemd_unit(&exe, config, mountpoint)
+    };
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
+    }
+    write_atomic(&path, text.as_bytes(), 0o644)?;
+    println!("Wrote {}.", path.display());
+    let started = if dir.is_some() {
+        false
+    } else if macos {
+        run_cmd("launchctl", &["load", "-w", &path.display().to_string()])
+    } else if Path::new("/run/systemd/system").exists() {
+        run_cmd("systemctl", &["daemon-reload"])
+            && run_cmd("systemctl", &["enable", "--now", "mosaicfs-vfs"])
+    } else {
+        false
+    };
+    if started {
+        println!(
+            "The virtual filesystem is mounted at {} by a service.",
+            mountpoint.display()
+        );
+    } else {
+        println!(
+            "Mount it by hand with:\n  {exe} mount --config {} --mountpoint {}",
+            config.display(),
+            mountpoint.display()
+        );
+    }
+    Ok(path)
+}
+
+/// `mosaicfs-agent uninstall`: stops and removes the services `init` wrote
+/// (agent and mount). Leaves agent.toml, the state directory and the
+/// databases alone. Returns the files removed.
+pub fn uninstall(dir: Option<&Path>) -> Result<Vec<PathBuf>, InitError> {
+    let macos = cfg!(target_os = "macos");
+    let system = dir.is_none();
+    let mut removed = Vec::new();
+    // The mount first: it reads the agent's database.
+    for (path, name) in service_files(dir)
+        .into_iter()
+        .rev()
+        .zip(["mosaicfs-vfs", "mosaicfs-agent"])
+    {
+        if !path.exists() {
+            continue;
+        }
+        if system {
+            if macos {
+                run_cmd("launchctl", &["unload", "-w", &path.display().to_string()]);
+            } else if Path::new("/run/systemd/system").exists() {
+                run_cmd("systemctl", &["disable", "--now", name]);
+            }
+        }
+        std::fs::remove_file(&path).map_err(io_err(format!("removing {}", path.display())))?;
+        println!("Removed {}.", path.display());
+        removed.push(path);
+    }
+    if system && !macos && Path::new("/run/systemd/system").exists() {
+        run_cmd("systemctl", &["daemon-reload"]);
+    }
+    if removed.is_empty() {
+        println!("No MosaicFS service files found; nothing to remove.");
+    }
+    Ok(removed)
 }
 
 /// Writes the service file; starts it when it went to the system location

@@ -30,6 +30,13 @@ enum Command {
     /// Set up this machine: register it with the control plane, write
     /// agent.toml (to --config) and install the service.
     Init(Box<InitArgs>),
+    /// Stop and remove the services `init` installed (the agent's and the
+    /// mount's). agent.toml, the state directory and the databases stay.
+    Uninstall {
+        /// Where `init --service-dir` wrote them (default the system location).
+        #[arg(long)]
+        service_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -39,6 +46,15 @@ fn main() -> ExitCode {
     mosaicfs_common::logging::init();
     if let Some(Command::Init(init)) = args.command {
         return run_init(*init, args.config, config_explicit);
+    }
+    if let Some(Command::Uninstall { service_dir }) = &args.command {
+        return match mosaicfs_agent::init::uninstall(service_dir.as_deref()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mosaicfs-agent: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let config = match Config::load(&args.config) {
         Ok(c) => c,
@@ -62,7 +78,9 @@ fn main() -> ExitCode {
             Command::Crawl => mosaicfs_agent::crawl_once(&config, &shutdown)
                 .await
                 .map(|s| println!("crawl summary: {s}")),
-            Command::Init(_) => unreachable!("handled before the config is loaded"),
+            Command::Init(_) | Command::Uninstall { .. } => {
+                unreachable!("handled before the config is loaded")
+            }
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

@@ -252,6 +252,71 @@ async fn unattended_init_registers_the_node_and_writes_a_config_that_parses() {
 }
 
 #[tokio::test]
+async fn mountpoint_installs_a_mount_service_and_uninstall_removes_both() {
+    let cp = ControlPlane::start("init_mount").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = init_args(&cp, tmp.path(), SECRET);
+    let mnt = tmp.path().join("mnt/mosaicfs");
+    args.push("--mountpoint".into());
+    args.push(mnt.display().to_string());
+    let out = run_init(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let services = tmp.path().join("services");
+    let [agent, vfs] = mosaicfs_agent::init::service_files(Some(&services));
+    assert!(agent.exists(), "the agent's service file");
+    let unit = std::fs::read_to_string(&vfs).unwrap();
+    let cfg = tmp.path().join("etc/agent.toml");
+    assert!(
+        unit.contains(&format!(
+            "mount --config {} --mountpoint {}",
+            cfg.display(),
+            mnt.display()
+        )),
+        "{unit}"
+    );
+    if !cfg!(target_os = "macos") {
+        assert!(
+            unit.contains("After=network-online.target mosaicfs-agent.service"),
+            "{unit}"
+        );
+        assert!(
+            unit.contains(&format!("ExecStartPre=/bin/mkdir -p {}", mnt.display())),
+            "{unit}"
+        );
+    }
+    // The binary it names is the mosaicfs-vfs built beside this agent.
+    let vfs_bin = std::path::Path::new(AGENT).with_file_name("mosaicfs-vfs");
+    assert!(unit.contains(&vfs_bin.display().to_string()), "{unit}");
+
+    let services_arg = services.display().to_string();
+    let out = Command::new(AGENT)
+        .args(["uninstall", "--service-dir", &services_arg])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !agent.exists() && !vfs.exists(),
+        "both service files removed"
+    );
+    assert!(cfg.exists(), "agent.toml stays");
+    // Again: nothing to remove is not an error, and says so.
+    let out = Command::new(AGENT)
+        .args(["uninstall", "--service-dir", &services_arg])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to remove"));
+}
+
+#[tokio::test]
 async fn a_wrong_url_or_secret_gives_one_line_and_writes_nothing() {
     let cp = ControlPlane::start("init_bad").await;
 
