@@ -9,6 +9,11 @@
 #   scripts/demo.sh stop         stop the agent, the server, then both CouchDBs
 #   scripts/demo.sh status       what is running and how many file documents
 #   scripts/demo.sh restart-server  stop and start mosaicfs-server alone (same data)
+#   scripts/demo.sh add-node     a second machine, set up by `mosaicfs-agent init`
+#                                alone (its own CouchDB, credential, agent and
+#                                transfer port): prints the transcript and ends
+#                                reading one of its files through the first
+#                                node's mount. Needs a running demo.
 #   scripts/demo.sh sample DIR   only create the sample tree in DIR; prints its file count
 #   scripts/demo.sh config       only print the agent.toml the demo would write
 #
@@ -23,6 +28,8 @@
 #   MOSAICFS_DEMO_AGENT_BIN   use this agent binary instead of building one
 #   MOSAICFS_DEMO_WEB_DIR     serve this built web UI instead of building web/dist
 #   MOSAICFS_DEMO_TIMEOUT     seconds to wait for the documents (default 120)
+#   MOSAICFS_DEMO_NODE2_DB_PORT, MOSAICFS_DEMO_NODE2_TRANSFER_PORT  the second
+#                             machine's CouchDB and transfer ports (5986, 7848)
 set -euo pipefail
 
 SCRIPT_NAME=demo.sh
@@ -57,6 +64,9 @@ SERVER_PID="$DEMO_DIR/server.pid"
 MOUNT_DIR="$DEMO_DIR/mnt"
 WEB_DIST="${MOSAICFS_DEMO_WEB_DIR:-$REPO_ROOT/web/dist}"
 VFS_LOG="$DEMO_DIR/vfs.log"
+NODE2_DIR="$DEMO_DIR/node2"
+NODE2_DB_PORT="${MOSAICFS_DEMO_NODE2_DB_PORT:-5986}"
+NODE2_TRANSFER_PORT="${MOSAICFS_DEMO_NODE2_TRANSFER_PORT:-7848}"
 VFS_PID="$DEMO_DIR/vfs.pid"
 API_URL="https://127.0.0.1:$SERVER_PORT"
 CP_URL="http://127.0.0.1:$CP_PORT"
@@ -182,6 +192,8 @@ stop_all() {
     # The mount first (SIGTERM unmounts), then the agent: on SIGTERM it marks
     # its node offline in CouchDB.
     stop_pid "$VFS_PID" mosaicfs-vfs
+    stop_pid "$NODE2_DIR/agent.pid" "second agent"
+    "$COUCHDB_SH" stop --dir "$NODE2_DIR/couchdb" >/dev/null 2>&1 || true
     if grep -qs " $MOUNT_DIR fuse" /proc/mounts; then
         fusermount3 -u "$MOUNT_DIR" 2>/dev/null || umount -l "$MOUNT_DIR" 2>/dev/null || true
     fi
@@ -246,13 +258,15 @@ cmd_start() {
     fi
     [ -x "$agent_bin" ] || die "agent binary $agent_bin not found"
     [ -x "$server_bin" ] || die "server binary $server_bin not found"
+    mkdir -p "$DEMO_DIR"
+    echo "$agent_bin" >"$DEMO_DIR/agent.bin"
     if [ -z "${MOSAICFS_DEMO_WEB_DIR:-}" ]; then
         "$REPO_ROOT/scripts/web.sh" build >/dev/null || die "building the web UI failed"
     fi
 
     # Every run starts from empty databases so the counts below mean something.
     mkdir -p "$DEMO_DIR"
-    rm -rf "$CP_DIR" "$AGENT_DB_DIR" "$STATE_DIR" "$SERVER_DIR"
+    rm -rf "$CP_DIR" "$AGENT_DB_DIR" "$STATE_DIR" "$SERVER_DIR" "$NODE2_DIR"
     rm -f "$AGENT_LOG" "$SERVER_LOG"
 
     "$COUCHDB_SH" start --port "$CP_PORT" --dir "$CP_DIR" --user "$DB_USER" --password "$DB_PASSWORD" >/dev/null \
@@ -394,6 +408,77 @@ Open the web UI in a browser and log in with $ACCESS_KEY / $SECRET_KEY
 EOF
 }
 
+# A second machine, simulated on this one: its own CouchDB, credential, watch
+# directory, agent and transfer port, configured only by `mosaicfs-agent init`
+# (unattended), then one of its files read through the first node's mount.
+cmd_add_node() {
+    [ -f "$DEMO_DIR/agent.bin" ] && [ -f "$SERVER_DIR.bin" ] || die "the demo is not running: scripts/demo.sh start first"
+    local agent_bin token key secret fp node2 file="hello-from-node2.txt"
+    agent_bin="$(cat "$DEMO_DIR/agent.bin")"
+    stop_pid "$NODE2_DIR/agent.pid" "second agent"
+    "$COUCHDB_SH" stop --dir "$NODE2_DIR/couchdb" >/dev/null 2>&1 || true
+    rm -rf "$NODE2_DIR"
+    mkdir -p "$NODE2_DIR/files"
+    printf 'written on the second machine at %s\n' "$(date -u +%FT%TZ)" >"$NODE2_DIR/files/$file"
+    local db_url
+    db_url="$("$COUCHDB_SH" start --port "$NODE2_DB_PORT" --dir "$NODE2_DIR/couchdb" --user "$DB_USER" --password "$DB_PASSWORD")" \
+        || die "the second machine's CouchDB did not start (port $NODE2_DB_PORT taken? set MOSAICFS_DEMO_NODE2_DB_PORT)"
+    token="$(api -X POST "$API_URL/api/auth/login" -H 'content-type: application/json' \
+        -d "{\"access_key_id\":\"$ACCESS_KEY\",\"secret_key\":\"$SECRET_KEY\"}" | jq -r .token)"
+    local created
+    created="$(api -H "Authorization: Bearer $token" -H 'content-type: application/json' -X POST \
+        "$API_URL/api/credentials" -d '{"name":"second machine"}')"
+    key="$(echo "$created" | jq -r .access_key_id)"
+    secret="$(echo "$created" | jq -r .secret_key)"
+    (umask 077 && echo "$secret" >"$NODE2_DIR/secret")
+    fp="$(api "$API_URL/health" | jq -r .tls_fingerprint)"
+    echo "\$ mosaicfs-agent --config $NODE2_DIR/agent.toml init --control-plane-url $API_URL \\"
+    echo "    --access-key-id $key --secret-key-file $NODE2_DIR/secret --watch-path $NODE2_DIR/files \\"
+    echo "    --couchdb-url $db_url --replication-url $CP_URL --tls-fingerprint $fp \\"
+    echo "    --transfer-listen 127.0.0.1:$NODE2_TRANSFER_PORT --state-dir $NODE2_DIR/state --friendly-name 'second machine' --no-service"
+    MOSAICFS_COUCHDB_PASSWORD="$DB_PASSWORD" MOSAICFS_REPLICATION_PASSWORD="$DB_PASSWORD" \
+        "$agent_bin" --config "$NODE2_DIR/agent.toml" init --control-plane-url "$API_URL" \
+        --access-key-id "$key" --secret-key-file "$NODE2_DIR/secret" --watch-path "$NODE2_DIR/files" \
+        --couchdb-url "$db_url" --couchdb-user "$DB_USER" \
+        --replication-url "$CP_URL" --replication-user "$DB_USER" \
+        --tls-fingerprint "$fp" --transfer-listen "127.0.0.1:$NODE2_TRANSFER_PORT" \
+        --state-dir "$NODE2_DIR/state" --friendly-name "second machine" --no-service </dev/null \
+        || die "mosaicfs-agent init failed"
+    node2="$(cat "$NODE2_DIR/state/node_id")"
+    echo "\$ mosaicfs-agent --config $NODE2_DIR/agent.toml run &"
+    nohup "$agent_bin" --config "$NODE2_DIR/agent.toml" run </dev/null >"$NODE2_DIR/agent.log" 2>&1 &
+    local pid=$!
+    disown "$pid" 2>/dev/null || true
+    echo "$pid" >"$NODE2_DIR/agent.pid"
+
+    # Its file reaches the control plane, then the first node's replica.
+    local deadline=$((SECONDS + TIMEOUT)) found=""
+    until [ -n "$found" ]; do
+        found="$(api -H "Authorization: Bearer $token" "$API_URL/api/search?q=$file" | jq -r '.items[]? | select(.node_id == "'"$node2"'") | .id' | head -n 1)" || found=""
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$NODE2_DIR/agent.log" >&2; die "the second agent exited; log above"; }
+        [ "$SECONDS" -lt "$deadline" ] || die "$file of $node2 did not reach the control plane in ${TIMEOUT}s ($NODE2_DIR/agent.log)"
+        [ -n "$found" ] || sleep 0.5
+    done
+    echo "\$ mosaicfs-cli vfs mkdir /second-machine   # with a mount of $node2:$NODE2_DIR/files"
+    api -o /dev/null -H "Authorization: Bearer $token" -H 'content-type: application/json' -X POST \
+        "$API_URL/api/vfs/directories" -d "{\"virtual_path\":\"/second-machine\",\"mounts\":[{\"source\":{\"node_id\":\"$node2\",\"export_path\":\"$NODE2_DIR/files\"},\"strategy\":\"prefix_replace\"}]}"
+    if ! grep -qs " $MOUNT_DIR fuse" /proc/mounts; then
+        log "the first node's mount is not running here: $file is listed by the API (GET /api/search) but not read through a mount"
+        return 0
+    fi
+    local through="$MOUNT_DIR/second-machine/$file"
+    until [ -f "$through" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || die "$through did not appear in ${TIMEOUT}s ($VFS_LOG)"
+        sleep 0.5
+    done
+    echo "\$ cat $through"
+    cat "$through"
+    echo "\$ sha256sum $NODE2_DIR/files/$file $through"
+    sha256sum "$NODE2_DIR/files/$file" "$through"
+    [ "$(sha256sum <"$NODE2_DIR/files/$file")" = "$(sha256sum <"$through")" ] || die "the bytes read through the mount differ"
+    log "second machine $node2 added: its file read through the first node's mount (peer-to-peer from 127.0.0.1:$NODE2_TRANSFER_PORT)"
+}
+
 cmd_status() {
     local pid
     if pid="$(agent_running_pid)"; then echo "agent: running (pid $pid)"; else echo "agent: stopped"; fi
@@ -409,8 +494,9 @@ case "${1:-start}" in
     stop) stop_all; log "demo stopped (data kept in $DEMO_DIR)" ;;
     status) cmd_status ;;
     restart-server) cmd_restart_server ;;
+    add-node) cmd_add_node ;;
     sample) [ $# -eq 2 ] || die "usage: demo.sh sample DIR"; make_sample_tree "$2" ;;
     config) agent_config ;;
     -h|--help|help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2 ;;
-    *) die "unknown command '$1' (start|stop|status|restart-server|sample|config)" ;;
+    *) die "unknown command '$1' (start|stop|status|restart-server|add-node|sample|config)" ;;
 esac
