@@ -459,7 +459,7 @@ cmd_add_node() {
         [ "$SECONDS" -lt "$deadline" ] || die "$file of $node2 did not reach the control plane in ${TIMEOUT}s ($NODE2_DIR/agent.log)"
         [ -n "$found" ] || sleep 0.5
     done
-    echo "\$ mosaicfs-cli vfs mkdir /second-machine   # with a mount of $node2:$NODE2_DIR/files"
+    echo "\$ curl -X POST $API_URL/api/vfs/directories -d '{\"virtual_path\": \"/second-machine\", \"mounts\": [{\"source\": {\"node_id\": \"$node2\", \"export_path\": \"$NODE2_DIR/files\"}}]}'"
     api -o /dev/null -H "Authorization: Bearer $token" -H 'content-type: application/json' -X POST \
         "$API_URL/api/vfs/directories" -d "{\"virtual_path\":\"/second-machine\",\"mounts\":[{\"source\":{\"node_id\":\"$node2\",\"export_path\":\"$NODE2_DIR/files\"},\"strategy\":\"prefix_replace\"}]}"
     if ! grep -qs " $MOUNT_DIR fuse" /proc/mounts; then
