@@ -78,11 +78,35 @@ pub fn app(state: AppState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
                 tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-            }),
+            })
+            .on_failure(log_failure),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Logs a 5xx answer: at ERROR, except 503, which is a state the server
+/// answers on purpose (its index catching up, a peer away) and logs at WARN,
+/// so a starting server does not fill the log with errors.
+fn log_failure(
+    class: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    let duration_ms = latency.as_millis() as u64;
+    match class {
+        tower_http::classify::ServerErrorsFailureClass::StatusCode(s)
+            if s == axum::http::StatusCode::SERVICE_UNAVAILABLE =>
+        {
+            tracing::warn!(
+                status = 503,
+                duration_ms,
+                "answered 503 service unavailable"
+            )
+        }
+        other => tracing::error!(classification = %other, duration_ms, "response failed"),
+    }
 }
 
 /// A running server.
