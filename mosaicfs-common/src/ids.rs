@@ -138,9 +138,12 @@ pub fn new_inode() -> u64 {
 
 /// The inode of a directory that has no document (a subdirectory synthesized
 /// by a `prefix_replace` mount): derived from its virtual path, so it is the
-/// same on every node and after every restart. Always ≥ 1000.
-pub fn synthesized_dir_inode(virtual_path: &str) -> u64 {
-    let d = Sha256::digest(virtual_path.as_bytes());
+/// same on every node and after every restart. Always ≥ 1000. The path is
+/// bytes: a subdirectory named by a non-UTF-8 directory on disk keeps its
+/// exact name (for a UTF-8 path this is the hash of its UTF-8 bytes, as
+/// before).
+pub fn synthesized_dir_inode(virtual_path: impl AsRef<[u8]>) -> u64 {
+    let d = Sha256::digest(virtual_path.as_ref());
     let mut b = [0u8; 8];
     b.copy_from_slice(&d[..8]);
     let span = MAX_INODE - crate::documents::FIRST_ASSIGNED_INODE;

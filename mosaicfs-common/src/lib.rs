@@ -18,6 +18,8 @@
 //!   verifiers, and the control-plane-issued transfer tokens.
 //! - [`tls`]: pinning the control plane's self-signed certificate.
 //! - [`fsutil`]: atomic file replacement (temp file, fsync, rename).
+//! - [`names`]: names and paths as exact bytes, and their lossless JSON form
+//!   (lossy text plus base64 `_bytes`).
 //!
 //! See `docs/architecture.md` for the contracts these types implement.
 #![warn(missing_docs)]
@@ -28,6 +30,7 @@ pub mod fsutil;
 pub mod hmac;
 pub mod ids;
 pub mod logging;
+pub mod names;
 pub mod range;
 pub mod replication;
 pub mod retry;

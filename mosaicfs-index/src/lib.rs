@@ -196,13 +196,10 @@ impl Index {
         self.with_conn(move |c| store::get(c, &id)).await
     }
 
-    /// The file at `export_path` on `node_id`; an active one if there is one.
-    pub async fn by_path(
-        &self,
-        node_id: &str,
-        export_path: &str,
-    ) -> Result<Option<FileRow>, IndexError> {
-        let (n, p) = (node_id.to_string(), export_path.to_string());
+    /// The file at the exact path `path` on `node_id`; an active one if there
+    /// is one.
+    pub async fn by_path(&self, node_id: &str, path: &[u8]) -> Result<Option<FileRow>, IndexError> {
+        let (n, p) = (node_id.to_string(), path.to_vec());
         self.with_conn(move |c| store::by_path(c, &n, &p)).await
     }
 

@@ -23,8 +23,9 @@
 
 use crate::{CandidateQuery, Derived, Index, IndexError};
 use mosaicfs_common::documents::{FileDoc, VirtualDirectoryDoc};
+use mosaicfs_common::names;
 use mosaicfs_common::rules::labels::LabelCache;
-use mosaicfs_common::rules::readdir::{self, Entry, Facts};
+use mosaicfs_common::rules::readdir::{self, Collision, Entry, Facts, Listed};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,8 +84,8 @@ pub enum ReaddirError {
 /// An evaluated listing.
 #[derive(Debug)]
 pub struct Listing {
-    /// The listed virtual path.
-    pub path: String,
+    /// The listed virtual path (exact bytes).
+    pub path: Vec<u8>,
     /// The directory document backing it (for a synthesized subdirectory,
     /// the directory whose mounts make it).
     pub directory: Arc<VirtualDirectoryDoc>,
@@ -113,7 +114,7 @@ fn fingerprint(entries: &[Entry]) -> u64 {
         };
         h.update([kind]);
         h.update((name.len() as u64).to_le_bytes());
-        h.update(name.as_bytes());
+        h.update(name);
         h.update(inode.to_le_bytes());
     }
     let d = h.finalize();
@@ -139,8 +140,8 @@ pub struct Resolved {
     pub dir: Arc<VirtualDirectoryDoc>,
     /// Its ancestors, root first.
     pub ancestors: Vec<Arc<VirtualDirectoryDoc>>,
-    /// Components below `dir` (empty unless synthesized).
-    pub sub_path: Vec<String>,
+    /// Components below `dir` (empty unless synthesized), exact bytes.
+    pub sub_path: Vec<Vec<u8>>,
     /// Child directory documents of `dir`.
     pub children: Vec<Arc<VirtualDirectoryDoc>>,
     /// The derived generation seen.
@@ -196,17 +197,27 @@ pub fn ancestors(
 /// Resolves `path` (already validated: absolute, no `..`) to the deepest
 /// directory document that is a prefix of it, plus the components below.
 /// Whether the components name a synthesized subdirectory is decided by
-/// evaluating them, see [`readdir`].
-pub fn resolve(d: &Derived, path: &str) -> Result<Resolved, ReaddirError> {
-    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+/// evaluating them, see [`readdir`]. The path is bytes: directory documents
+/// have UTF-8 paths, but a synthesized subdirectory below one is named by a
+/// directory on disk, whose name may not be UTF-8.
+pub fn resolve(d: &Derived, path: &[u8]) -> Result<Resolved, ReaddirError> {
+    let components: Vec<&[u8]> = path
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
     for depth in (0..=components.len()).rev() {
-        let prefix = format!("/{}", components[..depth].join("/"));
-        if let Some(dir) = d.directory(&prefix) {
+        let mut prefix = vec![b'/'];
+        prefix.extend(components[..depth].join(&b'/'));
+        // Only a UTF-8 prefix can name a directory document.
+        let Ok(prefix) = std::str::from_utf8(&prefix) else {
+            continue;
+        };
+        if let Some(dir) = d.directory(prefix) {
             let ancestors = ancestors(d, dir)?;
             return Ok(Resolved {
                 dir: dir.clone(),
                 ancestors,
-                sub_path: components[depth..].iter().map(|c| c.to_string()).collect(),
+                sub_path: components[depth..].iter().map(|c| c.to_vec()).collect(),
                 children: d.children(&dir.virtual_path),
                 generation: d.generation(),
                 files_generation: d.files_generation(),
@@ -214,7 +225,7 @@ pub fn resolve(d: &Derived, path: &str) -> Result<Resolved, ReaddirError> {
             });
         }
     }
-    Err(ReaddirError::NotFound(path.to_string()))
+    Err(ReaddirError::NotFound(names::escaped(path)))
 }
 
 /// The candidate queries of `dir` at `sub_path`, compiled: step one of
@@ -230,7 +241,7 @@ impl Plan {
     fn new(
         dir: &VirtualDirectoryDoc,
         ancestors: &[Arc<VirtualDirectoryDoc>],
-        sub_path: &[String],
+        sub_path: &[Vec<u8>],
     ) -> Result<Plan, ReaddirError> {
         let anc: Vec<&VirtualDirectoryDoc> = ancestors.iter().map(|a| a.as_ref()).collect();
         let compiled = readdir::compile_directory(dir, &anc).map_err(|e| {
@@ -242,7 +253,7 @@ impl Plan {
                 message: e.message,
             }
         })?;
-        let sub: Vec<&str> = sub_path.iter().map(String::as_str).collect();
+        let sub: Vec<&[u8]> = sub_path.iter().map(Vec::as_slice).collect();
         let mut queries = Vec::new();
         let mut slots = Vec::with_capacity(dir.mounts.len());
         for (i, m) in dir.mounts.iter().enumerate() {
@@ -266,11 +277,11 @@ impl Plan {
         self,
         index: &Index,
         mut results: Vec<Vec<FileDoc>>,
-        sub_path: &[String],
+        sub_path: &[Vec<u8>],
         children: &[Arc<VirtualDirectoryDoc>],
-        virtual_path: &str,
-    ) -> Vec<Entry> {
-        let sub: Vec<&str> = sub_path.iter().map(String::as_str).collect();
+        virtual_path: &[u8],
+    ) -> Listed {
+        let sub: Vec<&[u8]> = sub_path.iter().map(Vec::as_slice).collect();
         let mut candidates: Vec<Vec<FileDoc>> = Vec::with_capacity(self.slots.len());
         for slot in self.slots {
             candidates.push(
@@ -296,15 +307,16 @@ impl Plan {
 }
 
 /// Evaluates `dir` at `sub_path`: compile, query each mount's candidates,
-/// list. `children` are used only at the directory itself.
+/// list. `children` are used only at the directory itself. Neither cached
+/// nor counted (the preview of a draft uses it).
 pub async fn evaluate(
     index: &Index,
     dir: &VirtualDirectoryDoc,
     ancestors: &[Arc<VirtualDirectoryDoc>],
-    sub_path: &[String],
+    sub_path: &[Vec<u8>],
     children: &[Arc<VirtualDirectoryDoc>],
-    virtual_path: &str,
-) -> Result<Vec<Entry>, ReaddirError> {
+    virtual_path: &[u8],
+) -> Result<Listed, ReaddirError> {
     let mut plan = Plan::new(dir, ancestors, sub_path)?;
     let results = index.files_under(std::mem::take(&mut plan.queries)).await?;
     Ok(plan.list(index, results, sub_path, children, virtual_path))
@@ -331,9 +343,10 @@ impl Cached {
 /// The readdir cache with hit and miss counters.
 #[derive(Default)]
 pub struct ReaddirCache {
-    entries: Mutex<HashMap<String, Cached>>,
+    entries: Mutex<HashMap<Vec<u8>, Cached>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    collisions: AtomicU64,
 }
 
 impl ReaddirCache {
@@ -345,8 +358,41 @@ impl ReaddirCache {
         )
     }
 
+    /// Name collisions met by the listings evaluated since start (each
+    /// evaluation of a directory counts its collisions again; a cache hit
+    /// counts nothing). Every one was logged at WARN with its source paths.
+    pub fn collisions(&self) -> u64 {
+        self.collisions.load(Ordering::Relaxed)
+    }
+
+    /// Logs and counts the collisions of one evaluated listing.
+    fn report(&self, path: &[u8], collisions: &[Collision]) {
+        for c in collisions {
+            self.collisions.fetch_add(1, Ordering::Relaxed);
+            let sources: Vec<String> = c
+                .files
+                .iter()
+                .map(|f| {
+                    let shown = match &f.shown_as {
+                        Some(n) => format!("shown as {}", names::escaped(n)),
+                        None => "hidden".to_string(),
+                    };
+                    format!(
+                        "{}:{} ({}, {shown})",
+                        f.node_id,
+                        names::escaped(&f.export_path),
+                        f.file_id
+                    )
+                })
+                .collect();
+            tracing::warn!(operation = "readdir", virtual_path = %names::escaped(path),
+                name = %names::escaped(&c.name), resolution = ?c.resolution,
+                sources = ?sources, "name collision in a virtual directory");
+        }
+    }
+
     /// The cached listing of `path` if still valid for `r`, counted as a hit.
-    fn hit(&self, path: &str, r: &Resolved) -> Option<Arc<Listing>> {
+    fn hit(&self, path: &[u8], r: &Resolved) -> Option<Arc<Listing>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let c = entries.get(path)?;
         let valid = c.fresh(r.files_generation)
@@ -364,7 +410,7 @@ impl ReaddirCache {
     /// directory or label document changed since, so `path` resolves to
     /// the same documents) and still fresh. Needs no [`resolve`], which
     /// builds path strings and scans the directory set.
-    fn hit_unchanged(&self, path: &str, d: &Derived) -> Option<Arc<Listing>> {
+    fn hit_unchanged(&self, path: &[u8], d: &Derived) -> Option<Arc<Listing>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let c = entries.get(path)?;
         let valid =
@@ -378,7 +424,7 @@ impl ReaddirCache {
     /// A valid cached listing of `path` ([`Lookup::Hit`]), or what
     /// evaluating it needs ([`Lookup::Miss`]; the caller that evaluates
     /// counts the miss).
-    fn lookup(&self, index: &Index, path: &str) -> Result<Lookup, ReaddirError> {
+    fn lookup(&self, index: &Index, path: &[u8]) -> Result<Lookup, ReaddirError> {
         index.with_derived(|d| {
             if let Some(l) = self.hit_unchanged(path, d) {
                 return Ok(Lookup::Hit(l));
@@ -391,7 +437,7 @@ impl ReaddirCache {
         })
     }
 
-    fn put(&self, path: &str, r: &Resolved, listing: Arc<Listing>) {
+    fn put(&self, path: &[u8], r: &Resolved, listing: Arc<Listing>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CACHE_CAPACITY {
             // Drop the older half (rare: a sort of the insertion times).
@@ -401,7 +447,7 @@ impl ReaddirCache {
             entries.retain(|_, c| c.at > cut);
         }
         entries.insert(
-            path.to_string(),
+            path.to_vec(),
             Cached {
                 revisions: r.revisions().cloned().collect(),
                 generation: r.generation,
@@ -417,7 +463,7 @@ impl ReaddirCache {
 /// The listing of `path` if the cache holds a valid one, without waiting or
 /// querying: for callers that answer from memory when they can (the FUSE
 /// backend's `lookup`) and fall back to [`readdir`] otherwise.
-pub fn cached(index: &Index, cache: &ReaddirCache, path: &str) -> Option<Arc<Listing>> {
+pub fn cached(index: &Index, cache: &ReaddirCache, path: &[u8]) -> Option<Arc<Listing>> {
     if !index.is_ready() {
         return None;
     }
@@ -438,7 +484,7 @@ enum Lookup {
 pub async fn readdir(
     index: &Index,
     cache: &ReaddirCache,
-    path: &str,
+    path: &[u8],
 ) -> Result<Arc<Listing>, ReaddirError> {
     if !index.is_ready() {
         // A fresh index is being built; wait briefly rather than answer from
@@ -465,7 +511,7 @@ pub async fn readdir(
 pub fn readdir_blocking(
     index: &Index,
     cache: &ReaddirCache,
-    path: &str,
+    path: &[u8],
 ) -> Result<Arc<Listing>, ReaddirError> {
     if !index.is_ready() {
         return Err(ReaddirError::NotReady);
@@ -485,19 +531,23 @@ pub fn readdir_blocking(
 fn finish(
     index: &Index,
     cache: &ReaddirCache,
-    path: &str,
+    path: &[u8],
     r: Resolved,
     plan: Plan,
     results: Vec<Vec<FileDoc>>,
 ) -> Result<Arc<Listing>, ReaddirError> {
-    let entries = plan.list(index, results, &r.sub_path, &r.children, path);
+    let Listed {
+        entries,
+        collisions,
+    } = plan.list(index, results, &r.sub_path, &r.children, path);
+    cache.report(path, &collisions);
     // A synthesized subdirectory exists exactly when some file below it
     // passes the steps, that is when its own listing is not empty.
     if !r.sub_path.is_empty() && entries.is_empty() {
-        return Err(ReaddirError::NotFound(path.to_string()));
+        return Err(ReaddirError::NotFound(names::escaped(path)));
     }
     let listing = Arc::new(Listing {
-        path: path.to_string(),
+        path: path.to_vec(),
         directory: r.dir.clone(),
         synthesized: !r.sub_path.is_empty(),
         fingerprint: fingerprint(&entries),

@@ -86,6 +86,9 @@ pub struct FileRow {
     pub status: String,
     /// The file's inode.
     pub inode: u64,
+    /// Base64 of the exact path bytes when the path is not UTF-8 (as
+    /// `source.export_path_bytes` in the document).
+    pub export_path_bytes: Option<String>,
 }
 
 /// How a search matches names. Both are case-insensitive.
@@ -358,6 +361,25 @@ fn apply_file(
             return Ok(None);
         }
     };
+    // Listings and reads trust the exact bytes, and candidates are found by
+    // ranges of the lossy path: both must describe the same path.
+    match f.source.path_bytes() {
+        Ok(b) if String::from_utf8_lossy(&b) == f.source.export_path => {}
+        Ok(_) => {
+            let e = "`source.export_path_bytes` is not the path of `source.export_path`";
+            malformed(id, "file", e, stats);
+            return Ok(None);
+        }
+        Err(e) => {
+            malformed(
+                id,
+                "file",
+                format!("`source.export_path_bytes`: {e}"),
+                stats,
+            );
+            return Ok(None);
+        }
+    }
     let status = match f.status {
         FileStatus::Active => "active",
         FileStatus::Deleted => "deleted",
@@ -663,12 +685,16 @@ pub fn files_shallow(
                 .get(prefix.len()..)
                 .unwrap_or_default();
             match below.split_once('/') {
-                Some((sub, _)) => {
+                // A lossy subdirectory name stands for every exact name
+                // with that lossy form (`\xfa` and `\xfb` are both U+FFFD):
+                // no seek past it, its rows are read one by one so each
+                // exact subdirectory is seen.
+                Some((sub, _)) if !sub.contains(char::REPLACEMENT_CHARACTER) => {
                     from = format!("{prefix}{sub}0");
                     out.push(doc);
                     continue 'seek;
                 }
-                None => out.push(doc),
+                Some(_) | None => out.push(doc),
             }
         }
         return Ok(out);
@@ -740,8 +766,7 @@ pub fn all_assignments(
     Ok(out)
 }
 
-const COLUMNS: &str =
-    "id, node_id, name, export_path, export_parent, size, mtime, mime_type, status, inode";
+const COLUMNS: &str = "id, node_id, name, export_path, export_parent, size, mtime, mime_type, status, inode, export_path_bytes";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
@@ -755,6 +780,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         mime_type: r.get(7)?,
         status: r.get(8)?,
         inode: r.get::<_, i64>(9)? as u64,
+        export_path_bytes: r.get(10)?,
     })
 }
 
@@ -845,18 +871,25 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<FileRow>, IndexError> {
     Ok(stmt.query_row([id], row).optional()?)
 }
 
-/// The file at `export_path` on `node_id`. An active file wins over deleted
-/// ones at the same path (a path can be re-created after a delete).
+/// The file at the exact path `path` on `node_id`. An active file wins over
+/// deleted ones at the same path (a path can be re-created after a delete).
+/// Rows are found by the lossy path, then compared by their exact bytes, so
+/// two paths with one lossy form never answer for each other.
 pub fn by_path(
     conn: &Connection,
     node_id: &str,
-    export_path: &str,
+    path: &[u8],
 ) -> Result<Option<FileRow>, IndexError> {
+    let exact = mosaicfs_common::names::exact_field(path);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM files WHERE node_id = ?1 AND export_path = ?2
+         AND export_path_bytes IS ?3
          ORDER BY status = 'active' DESC, id DESC LIMIT 1"
     ))?;
-    Ok(stmt.query_row([node_id, export_path], row).optional()?)
+    let lossy = String::from_utf8_lossy(path);
+    Ok(stmt
+        .query_row(params![node_id, lossy, exact], row)
+        .optional()?)
 }
 
 /// Every label rule document.
@@ -1060,10 +1093,10 @@ pub(crate) mod tests {
             "stale row removed"
         );
         assert_eq!(
-            by_path(&conn, "n2", "/b/c/notes.txt").unwrap().unwrap().id,
+            by_path(&conn, "n2", b"/b/c/notes.txt").unwrap().unwrap().id,
             "file::04"
         );
-        assert!(by_path(&conn, "n1", "/b/c/notes.txt").unwrap().is_none());
+        assert!(by_path(&conn, "n1", b"/b/c/notes.txt").unwrap().is_none());
         let f = get(&conn, "file::04").unwrap().unwrap();
         assert_eq!(f.mtime, "2025-01-01T00:00:00.123456789Z");
         assert_eq!(last_seq(&conn).unwrap(), Some(json!(9)));
@@ -1195,6 +1228,11 @@ pub(crate) mod tests {
             bytes(file_by_inode(&conn, 77).unwrap()).as_deref(),
             Some("L2EveP4=")
         );
+        // By exact path: each finds its own; the lossy text finds neither.
+        let id_at = |p: &[u8]| by_path(&conn, "n1", p).unwrap().map(|r| r.id);
+        assert_eq!(id_at(b"/a/x\xff").as_deref(), Some("file::0a"));
+        assert_eq!(id_at(b"/a/x\xfe").as_deref(), Some("file::0b"));
+        assert_eq!(id_at("/a/x\u{FFFD}".as_bytes()), None);
         let under = files_under(&conn, Some("n1"), "/a/").unwrap();
         let mut got: Vec<_> = under
             .iter()
@@ -1211,6 +1249,57 @@ pub(crate) mod tests {
         );
         // UTF-8 paths carry no bytes.
         assert_eq!(bytes(file_doc(&conn, "file::01").unwrap()), None);
+    }
+
+    /// A file at exact path `bytes`, as the crawler writes it.
+    fn file_bytes(id: &str, bytes: &[u8]) -> Value {
+        let mut d = file(id, "n1", &String::from_utf8_lossy(bytes), "active");
+        d["source"]["export_path_bytes"] = json!(mosaicfs_common::names::exact_field(bytes));
+        d
+    }
+
+    #[test]
+    fn a_shallow_scan_sees_every_subdirectory_that_shares_a_lossy_name() {
+        let (_d, mut conn) = setup();
+        let docs = [
+            ("file::1a", file_bytes("file::1a", b"/o/\xfa/1")),
+            ("file::1b", file_bytes("file::1b", b"/o/\xfa/2")),
+            ("file::1c", file_bytes("file::1c", b"/o/\xfb/1")),
+            ("file::1d", file_bytes("file::1d", b"/o/plain/1")),
+            ("file::1e", file_bytes("file::1e", b"/o/plain/2")),
+        ];
+        let docs: Vec<_> = docs.into_iter().map(|(i, d)| (i, Some(d))).collect();
+        apply(&mut conn, &docs, 9);
+        let got: BTreeSet<Vec<u8>> = files_shallow(&conn, Some("n1"), "/o/")
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let b = d.source.path_bytes().unwrap();
+                b[3..].split(|c| *c == b'/').next().unwrap().to_vec()
+            })
+            .collect();
+        assert_eq!(
+            got,
+            BTreeSet::from([b"\xfa".to_vec(), b"\xfb".to_vec(), b"plain".to_vec()])
+        );
+    }
+
+    #[test]
+    fn exact_bytes_that_do_not_decode_or_disagree_are_refused() {
+        let (_d, mut conn) = setup();
+        let mut bad = file("file::2a", "n1", "/a/x\u{FFFD}", "active");
+        bad["source"]["export_path_bytes"] = json!("not base64!");
+        // Decodes, but to "/a/y\xff": not the path of "/a/x\u{FFFD}".
+        let mut other = file("file::2b", "n1", "/a/x\u{FFFD}", "active");
+        other["source"]["export_path_bytes"] = json!("L2Evef8=");
+        let stats = apply(
+            &mut conn,
+            &[("file::2a", Some(bad)), ("file::2b", Some(other))],
+            3,
+        );
+        assert_eq!(stats.malformed, 2);
+        assert!(file_doc(&conn, "file::2a").unwrap().is_none());
+        assert!(file_doc(&conn, "file::2b").unwrap().is_none());
     }
 
     #[test]

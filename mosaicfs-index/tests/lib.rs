@@ -71,7 +71,7 @@ async fn follows_changes_skips_malformed_documents_and_resumes_after_restart() {
         .unwrap();
     assert_eq!(hits.len(), 10);
     let f7 = index
-        .by_path("n1", "/data/doc-7.txt")
+        .by_path("n1", b"/data/doc-7.txt")
         .await
         .unwrap()
         .unwrap();
@@ -301,12 +301,20 @@ async fn a_quiet_tree_keeps_its_listings_and_a_file_change_ends_that() {
     let (db, index) = (&t.db, &t.index);
     let cache = ReaddirCache::default();
     assert_eq!(
-        readdir(index, &cache, "/data").await.unwrap().entries.len(),
+        readdir(index, &cache, b"/data")
+            .await
+            .unwrap()
+            .entries
+            .len(),
         20
     );
     tokio::time::sleep(CACHE_TTL + Duration::from_millis(500)).await;
     assert_eq!(
-        readdir(index, &cache, "/data").await.unwrap().entries.len(),
+        readdir(index, &cache, b"/data")
+            .await
+            .unwrap()
+            .entries
+            .len(),
         20
     );
     assert_eq!(
@@ -320,7 +328,7 @@ async fn a_quiet_tree_keeps_its_listings_and_a_file_change_ends_that() {
         .wait_for_seq(&update_seq(db).await, Duration::from_secs(60))
         .await
         .unwrap();
-    let l = readdir(index, &cache, "/data").await.unwrap();
+    let l = readdir(index, &cache, b"/data").await.unwrap();
     assert_eq!(l.entries.len(), 21, "the new file shows at once");
     assert_eq!(cache.stats(), (1, 2));
     t.stop().await;
@@ -344,13 +352,13 @@ async fn a_listing_cached_from_one_index_is_not_served_for_another() {
         "both indexes are at the same generations (else this test shows nothing)"
     );
     let cache = ReaddirCache::default();
-    let listed = readdir(&a.index, &cache, "/data").await.unwrap();
+    let listed = readdir(&a.index, &cache, b"/data").await.unwrap();
     assert_eq!(listed.entries.len(), 20);
     assert!(
-        cached(&b.index, &cache, "/data").is_none(),
+        cached(&b.index, &cache, b"/data").is_none(),
         "b's path from a's listing"
     );
-    let listed = readdir(&b.index, &cache, "/data").await.unwrap();
+    let listed = readdir(&b.index, &cache, b"/data").await.unwrap();
     assert_eq!(listed.entries.len(), 5, "b's own listing");
     assert_eq!(cache.stats(), (0, 2));
     a.stop().await;

@@ -118,6 +118,23 @@ impl Metrics {
     }
 }
 
+/// The readdir service's counters in the text exposition format: hits and
+/// misses of the readdir cache, and the name collisions its evaluations met
+/// (each also logged at WARN with the source paths involved).
+pub fn render_readdir(cache: &mosaicfs_index::readdir::ReaddirCache) -> String {
+    let (hits, misses) = cache.stats();
+    format!(
+        "# HELP mosaicfs_readdir_cache_requests_total Listings asked of the readdir cache by outcome.\n\
+         # TYPE mosaicfs_readdir_cache_requests_total counter\n\
+         mosaicfs_readdir_cache_requests_total{{outcome=\"hit\"}} {hits}\n\
+         mosaicfs_readdir_cache_requests_total{{outcome=\"miss\"}} {misses}\n\
+         # HELP mosaicfs_readdir_name_collisions_total Names two entries of one evaluated listing would have shared (resolved by the conflict policy, logged with both source paths).\n\
+         # TYPE mosaicfs_readdir_name_collisions_total counter\n\
+         mosaicfs_readdir_name_collisions_total {}\n",
+        cache.collisions()
+    )
+}
+
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }

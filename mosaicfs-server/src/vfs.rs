@@ -7,9 +7,11 @@ use crate::error::ApiError;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use mosaicfs_common::documents::VirtualDirectoryDoc;
+use mosaicfs_common::names;
 use mosaicfs_common::rules::readdir::Entry;
 use mosaicfs_index::Index;
 use serde::Serialize;
+use std::borrow::Cow;
 
 pub use mosaicfs_index::readdir::{
     CACHE_TTL, Listing, ReaddirCache, ReaddirError, Resolved, ancestors, evaluate, resolve,
@@ -35,14 +37,20 @@ impl From<ReaddirError> for ApiError {
     }
 }
 
-/// A listing entry as answered.
+/// A listing entry as answered. Names and paths are bytes: `name` and
+/// `virtual_path` are their lossy UTF-8 form, and `name_bytes` /
+/// `virtual_path_bytes` the exact bytes in base64, present only when the
+/// text is not exact (see [`mosaicfs_common::names`]).
 #[derive(Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EntryOut<'a> {
     /// A file.
     File {
-        /// Name in this directory.
-        name: &'a str,
+        /// Name in this directory (lossy UTF-8).
+        name: Cow<'a, str>,
+        /// The exact name, base64; only when `name` is not exact.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name_bytes: Option<String>,
         /// File document id.
         file_id: &'a str,
         /// Inode.
@@ -56,12 +64,19 @@ pub enum EntryOut<'a> {
     },
     /// A directory.
     Directory {
-        /// Name in this directory.
-        name: &'a str,
+        /// Name in this directory (lossy UTF-8).
+        name: Cow<'a, str>,
+        /// The exact name, base64; only when `name` is not exact.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name_bytes: Option<String>,
         /// Inode.
         inode: u64,
-        /// Full virtual path.
-        virtual_path: &'a str,
+        /// Full virtual path (lossy UTF-8).
+        virtual_path: Cow<'a, str>,
+        /// The exact virtual path, base64; only when `virtual_path` is not
+        /// exact. Pass it back as `GET /api/vfs?path_bytes=`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        virtual_path_bytes: Option<String>,
         /// Made by a `prefix_replace` mount (no document).
         synthesized: bool,
     },
@@ -78,7 +93,8 @@ impl<'a> From<&'a Entry> for EntryOut<'a> {
                 mtime,
                 node_id,
             } => EntryOut::File {
-                name,
+                name: names::lossy(name),
+                name_bytes: names::exact_field(name),
                 file_id,
                 inode: *inode,
                 size: *size,
@@ -91,9 +107,11 @@ impl<'a> From<&'a Entry> for EntryOut<'a> {
                 virtual_path,
                 synthesized,
             } => EntryOut::Directory {
-                name,
+                name: names::lossy(name),
+                name_bytes: names::exact_field(name),
                 inode: *inode,
-                virtual_path,
+                virtual_path: names::lossy(virtual_path),
+                virtual_path_bytes: names::exact_field(virtual_path),
                 synthesized: *synthesized,
             },
         }
@@ -103,8 +121,11 @@ impl<'a> From<&'a Entry> for EntryOut<'a> {
 /// The answer of a listing or a preview.
 #[derive(Debug, Serialize)]
 pub struct ListingOut<'a> {
-    /// The listed path.
-    pub path: &'a str,
+    /// The listed path (lossy UTF-8).
+    pub path: Cow<'a, str>,
+    /// The exact listed path, base64; only when `path` is not exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     /// The directory document backing it (for a synthesized subdirectory,
     /// the directory whose mounts make it).
     pub directory: &'a VirtualDirectoryDoc,
@@ -118,13 +139,14 @@ pub struct ListingOut<'a> {
 
 /// Serializes a listing.
 pub fn render(
-    path: &str,
+    path: &[u8],
     directory: &VirtualDirectoryDoc,
     synthesized: bool,
     entries: &[Entry],
 ) -> Bytes {
     let out = ListingOut {
-        path,
+        path: names::lossy(path),
+        path_bytes: names::exact_field(path),
         directory,
         synthesized,
         total: entries.len(),
@@ -134,11 +156,12 @@ pub fn render(
     Bytes::from(serde_json::to_vec(&out).unwrap_or_default())
 }
 
-/// The listing of `path` as JSON bytes, from the readdir cache when valid.
+/// The listing of `path` (exact bytes) as JSON bytes, from the readdir
+/// cache when valid.
 pub async fn readdir(
     index: &Index,
     cache: &ReaddirCache,
-    path: &str,
+    path: &[u8],
 ) -> Result<Bytes, ReaddirError> {
     let l = mosaicfs_index::readdir::readdir(index, cache, path).await?;
     Ok(render(&l.path, &l.directory, l.synthesized, &l.entries))

@@ -207,6 +207,7 @@ pub async fn run(opts: MountOptions, shutdown: CancellationToken) -> Result<(), 
         linger_hits = c.linger_hits(),
         forgets = c.forgets(),
         known_inodes = core.known_inodes(),
+        name_collisions = core.name_collisions(),
         "mount summary"
     );
     stop_index.cancel();

@@ -51,6 +51,7 @@ use fuser::{
     ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request,
 };
 use mosaicfs_common::documents::{FileDoc, FileStatus, ROOT_INODE};
+use mosaicfs_common::names;
 use mosaicfs_common::rules::readdir::Entry;
 use mosaicfs_common::time::Timestamp;
 use mosaicfs_index::readdir::{self, Listing, ReaddirCache, ReaddirError};
@@ -58,6 +59,7 @@ use mosaicfs_index::{Index, InodeTarget};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as Slot;
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -158,7 +160,9 @@ fn current_user() -> (u32, u32) {
 /// What an inode names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Node {
-    Dir(String),
+    /// A directory by its virtual path (exact bytes).
+    Dir(Vec<u8>),
+    /// A file by its document id.
     File(String),
 }
 
@@ -417,12 +421,13 @@ fn node_of(e: &Entry) -> (u64, Node) {
     }
 }
 
-fn readdir_errno(path: &str, e: ReaddirError) -> Errno {
+fn readdir_errno(path: &[u8], e: ReaddirError) -> Errno {
     match e {
         ReaddirError::NotFound(_) => Errno::ENOENT,
         ReaddirError::NotReady => Errno::EAGAIN,
         e => {
-            tracing::warn!(operation = "fuse_readdir", path, error = %e, "listing failed");
+            tracing::warn!(operation = "fuse_readdir", path = %names::escaped(path), error = %e,
+                "listing failed");
             Errno::EIO
         }
     }
@@ -437,16 +442,16 @@ fn system_time(t: &Timestamp) -> SystemTime {
     SystemTime::from(*t)
 }
 
-fn parent_path(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
+fn parent_path(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|b| *b == b'/') {
+        Some(0) | None => b"/",
         Some(i) => &path[..i],
     }
 }
 
 /// The inode of directory `path` as its parent's listing `l` gives it
 /// (document or synthesized); the root stands in if it is not there.
-fn dir_inode_in(l: &Listing, path: &str) -> u64 {
+fn dir_inode_in(l: &Listing, path: &[u8]) -> u64 {
     l.entries
         .iter()
         .find_map(|e| match e {
@@ -510,6 +515,12 @@ impl Core {
         self.listings.stats()
     }
 
+    /// Name collisions met by the listings evaluated so far (each logged at
+    /// WARN with its source paths; see [`ReaddirCache::collisions`]).
+    pub fn name_collisions(&self) -> u64 {
+        self.listings.collisions()
+    }
+
     /// Remembers what `ino` names, adding `lookups` to the kernel's count.
     fn remember(&self, ino: u64, node: Node, lookups: u64) {
         Known::note(&mut lock(&self.nodes), ino, node, lookups);
@@ -542,13 +553,13 @@ impl Core {
 
     async fn node(&self, ino: u64) -> Result<Node, Errno> {
         if ino == ROOT_INODE {
-            return Ok(Node::Dir("/".into()));
+            return Ok(Node::Dir(b"/".to_vec()));
         }
         if let Some(k) = lock(&self.nodes).get(&ino) {
             return Ok(k.node.clone());
         }
         let node = match self.index.resolve_inode(ino).await.map_err(index_errno)? {
-            Some(InodeTarget::Directory(p)) => Node::Dir(p),
+            Some(InodeTarget::Directory(p)) => Node::Dir(p.into_bytes()),
             Some(InodeTarget::File(f)) => Node::File(f.id),
             None => return Err(Errno::ENOENT),
         };
@@ -559,7 +570,7 @@ impl Core {
     /// [`Core::node`] on a blocking thread: from memory, else through `rt`.
     fn node_blocking(&self, rt: &Handle, ino: u64) -> Result<Node, Errno> {
         if ino == ROOT_INODE {
-            return Ok(Node::Dir("/".into()));
+            return Ok(Node::Dir(b"/".to_vec()));
         }
         let known = lock(&self.nodes).get(&ino).map(|k| k.node.clone());
         match known {
@@ -568,7 +579,7 @@ impl Core {
         }
     }
 
-    fn dir_path_blocking(&self, rt: &Handle, ino: u64) -> Result<String, Errno> {
+    fn dir_path_blocking(&self, rt: &Handle, ino: u64) -> Result<Vec<u8>, Errno> {
         match self.node_blocking(rt, ino)? {
             Node::Dir(p) => Ok(p),
             Node::File(_) => Err(Errno::ENOTDIR),
@@ -577,7 +588,7 @@ impl Core {
 
     /// The listing of `path` on a blocking thread (the index query runs on
     /// it); while the index is still catching up, waits through `rt`.
-    fn listing_blocking(&self, rt: &Handle, path: &str) -> Result<Arc<Listing>, Errno> {
+    fn listing_blocking(&self, rt: &Handle, path: &[u8]) -> Result<Arc<Listing>, Errno> {
         match readdir::readdir_blocking(&self.index, &self.listings, path) {
             Err(ReaddirError::NotReady) => rt
                 .block_on(readdir::readdir(&self.index, &self.listings, path))
@@ -587,8 +598,8 @@ impl Core {
     }
 
     /// The inode of the directory at `path` (blocking thread).
-    fn dir_inode_blocking(&self, rt: &Handle, path: &str) -> u64 {
-        if path == "/" {
+    fn dir_inode_blocking(&self, rt: &Handle, path: &[u8]) -> u64 {
+        if path == b"/" {
             return ROOT_INODE;
         }
         // The entry in its parent's listing carries it (document or
@@ -657,7 +668,7 @@ impl Core {
         &self,
         e: &Entry,
         fallback: SystemTime,
-        listing: impl FnOnce(&str) -> Option<Arc<Listing>>,
+        listing: impl FnOnce(&[u8]) -> Option<Arc<Listing>>,
     ) -> (FileAttr, Duration) {
         match e {
             Entry::File {
@@ -747,9 +758,9 @@ impl Core {
     }
 
     /// The path of directory `ino` if known without a query.
-    fn known_dir_path(&self, ino: u64) -> Option<Result<String, Errno>> {
+    fn known_dir_path(&self, ino: u64) -> Option<Result<Vec<u8>, Errno>> {
         if ino == ROOT_INODE {
-            return Some(Ok("/".to_string()));
+            return Some(Ok(b"/".to_vec()));
         }
         match &lock(&self.nodes).get(&ino)?.node {
             Node::Dir(p) => Some(Ok(p.clone())),
@@ -758,8 +769,8 @@ impl Core {
     }
 
     /// [`Core::dir_inode_blocking`] from cached listings only.
-    fn dir_inode_cached(&self, path: &str) -> Option<u64> {
-        if path == "/" {
+    fn dir_inode_cached(&self, path: &[u8]) -> Option<u64> {
+        if path == b"/" {
             return Some(ROOT_INODE);
         }
         let l = readdir::cached(&self.index, &self.listings, parent_path(path))?;
@@ -812,10 +823,10 @@ impl Core {
         d: &'a DirView,
         i: usize,
         plus: bool,
-    ) -> (u64, FileType, &'a str, Option<(FileAttr, Duration)>) {
+    ) -> (u64, FileType, &'a OsStr, Option<(FileAttr, Duration)>) {
         match i {
-            0 => (d.ino, FileType::Directory, ".", None),
-            1 => (d.parent, FileType::Directory, "..", None),
+            0 => (d.ino, FileType::Directory, OsStr::new("."), None),
+            1 => (d.parent, FileType::Directory, OsStr::new(".."), None),
             _ => {
                 let e = &d.listing.entries[i - 2];
                 let (ino, kind) = match e {
@@ -823,7 +834,8 @@ impl Core {
                     Entry::Directory { inode, .. } => (*inode, FileType::Directory),
                 };
                 let attr = plus.then(|| self.entry_attr_cached(e, d.mtime()));
-                (ino, kind, e.name(), attr)
+                // The exact bytes of the name, never a lossy form.
+                (ino, kind, OsStr::from_bytes(e.name()), attr)
             }
         }
     }
@@ -1172,10 +1184,10 @@ pub fn raise_nofile_limit() {
     }
 }
 
-/// The entry `name` of listing `l`.
+/// The entry `name` of listing `l`, by the exact bytes the kernel sent.
 fn find_entry<'a>(l: &'a Listing, name: &OsStr) -> Result<&'a Entry, Errno> {
-    let name = name.to_str().ok_or(Errno::ENOENT)?;
-    // Listings come sorted by name.
+    let name = name.as_bytes();
+    // Listings come sorted by name (bytewise).
     let i = l
         .entries
         .binary_search_by(|e| e.name().cmp(name))

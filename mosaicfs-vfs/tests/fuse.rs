@@ -335,8 +335,8 @@ async fn listings_through_the_mount_equal_the_service() {
         "/flat",
         "/tree/child",
     ] {
-        let l = readdir(&m.index, &cache, path).await.unwrap();
-        let want: Vec<(String, u64, bool)> = l
+        let l = readdir(&m.index, &cache, path.as_bytes()).await.unwrap();
+        let want: Vec<(Vec<u8>, u64, bool)> = l
             .entries
             .iter()
             .map(|e| match e {
@@ -346,7 +346,7 @@ async fn listings_through_the_mount_equal_the_service() {
             .collect();
         let dir = m.path(path);
         let got = blocking(move || {
-            let mut v: Vec<(String, u64, bool)> = std::fs::read_dir(&dir)
+            let mut v: Vec<(Vec<u8>, u64, bool)> = std::fs::read_dir(&dir)
                 .unwrap()
                 .map(|e| {
                     let e = e.unwrap();
@@ -357,7 +357,7 @@ async fn listings_through_the_mount_equal_the_service() {
                         "readdir and stat inodes of {:?}",
                         e.path()
                     );
-                    (e.file_name().into_string().unwrap(), md.ino(), md.is_dir())
+                    (e.file_name().into_encoded_bytes(), md.ino(), md.is_dir())
                 })
                 .collect();
             v.sort();

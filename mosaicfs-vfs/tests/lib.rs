@@ -9,6 +9,7 @@ mod corrupt;
 mod fuse;
 mod local;
 mod mounts;
+mod names;
 mod nonutf8;
 mod remote;
 mod throughput;

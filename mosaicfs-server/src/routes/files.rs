@@ -28,7 +28,7 @@ use futures_util::{Stream, StreamExt};
 use mosaicfs_common::documents::{
     CredentialDoc, FileDoc, FileSource, FileStatus, NodeDoc, NodeStatus,
 };
-use mosaicfs_common::{hmac, ids};
+use mosaicfs_common::{hmac, ids, names};
 use mosaicfs_index::{FileRow, IndexError, LabelScope, NameMatch};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -62,10 +62,19 @@ pub struct FileItem {
     pub id: String,
     /// Owning node.
     pub node_id: String,
-    /// File name.
+    /// File name (lossy UTF-8 when the name on disk is not UTF-8).
     pub name: String,
-    /// Path on the owning node.
+    /// The exact name in base64 (standard alphabet, padded); present only
+    /// when the name is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_bytes: Option<String>,
+    /// Path on the owning node (lossy UTF-8 when the path is not UTF-8).
     pub export_path: String,
+    /// The exact path in base64, as `source.export_path_bytes` in the
+    /// document; present only when the path is not valid UTF-8. Pass it
+    /// back as `GET /api/files/by-path?path_bytes=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_path_bytes: Option<String>,
     /// Parent directory of `export_path`.
     pub export_parent: String,
     /// Bytes.
@@ -82,11 +91,19 @@ pub struct FileItem {
 
 impl From<FileRow> for FileItem {
     fn from(r: FileRow) -> FileItem {
+        // The index refuses documents whose bytes do not decode.
+        let name_bytes = r
+            .export_path_bytes
+            .as_deref()
+            .and_then(|b| names::decode(b).ok())
+            .and_then(|b| names::exact_field(names::last_component(&b)));
         FileItem {
             id: r.id,
             node_id: r.node_id,
             name: r.name,
+            name_bytes,
             export_path: r.export_path,
+            export_path_bytes: r.export_path_bytes,
             export_parent: r.export_parent,
             size: r.size,
             mtime: r.mtime,
@@ -120,14 +137,20 @@ pub struct ListParams {
     pub status: Option<String>,
 }
 
-/// Parameters of `GET /api/files/by-path`.
+/// Parameters of `GET /api/files/by-path`: `path` or `path_bytes` (not
+/// both).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ByPathParams {
     /// The owning node.
     pub node_id: Option<String>,
-    /// The absolute path on that node.
+    /// The absolute path on that node, as UTF-8 text (exact: the U+FFFD of
+    /// a lossy path is not a wildcard).
     pub path: Option<String>,
+    /// The exact absolute path in base64 (standard alphabet, padded), as
+    /// `source.export_path_bytes` or a listing's `export_path_bytes` gives
+    /// it: for a path that is not valid UTF-8.
+    pub path_bytes: Option<String>,
 }
 
 /// Parameters of `GET /api/search` (`label` may repeat; labels are ANDed).
@@ -232,16 +255,35 @@ async fn file_by_path(
         .node_id
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::field("node_id", "is required"))?;
-    let path = p
-        .path
-        .filter(|p| p.starts_with('/'))
-        .ok_or_else(|| ApiError::field("path", "is required and must be absolute"))?;
+    let (field, path) = match (p.path, p.path_bytes) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "path_bytes",
+                "give `path` or `path_bytes`, not both",
+            ));
+        }
+        (Some(p), None) => ("path", p.into_bytes()),
+        (None, Some(b)) => (
+            "path_bytes",
+            names::decode(&b)
+                .map_err(|e| ApiError::field("path_bytes", format!("is not base64: {e}")))?,
+        ),
+        (None, None) => ("path", Vec::new()),
+    };
+    if !path.starts_with(b"/") {
+        return Err(ApiError::field(field, "is required and must be absolute"));
+    }
     let row = state
         .index
         .by_path(&node_id, &path)
         .await
         .map_err(index_error)?
-        .ok_or_else(|| ApiError::not_found(format!("no file at {path} on node {node_id}")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no file at {} on node {node_id}",
+                names::escaped(&path)
+            ))
+        })?;
     Ok(axum::Json(stored_document(&state, &row.id).await?))
 }
 

@@ -118,8 +118,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut body = state.metrics.render();
+    body.push_str(&crate::metrics::render_readdir(&state.readdir_cache));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use mosaicfs_common::documents::{MountEntry, ROOT_INODE, VirtualDirectoryDoc};
-use mosaicfs_common::{ids, time};
+use mosaicfs_common::{ids, names, time};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -25,8 +25,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Longest virtual path, in bytes.
+/// Longest virtual path of a directory document, in bytes.
 pub const MAX_VIRTUAL_PATH_BYTES: usize = 1024;
+/// Longest path `GET /api/vfs` lists, in bytes (Linux `PATH_MAX`): a
+/// synthesized subdirectory mirrors a directory on disk.
+pub const MAX_LISTED_PATH_BYTES: usize = 4096;
 /// Most mounts in one directory.
 pub const MAX_MOUNTS: usize = 256;
 /// Most steps in one mount.
@@ -214,12 +217,18 @@ pub struct DeleteParams {
     pub force: Option<bool>,
 }
 
-/// Query of `GET /api/vfs`.
+/// Query of `GET /api/vfs`: `path` or `path_bytes` (not both).
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
-    /// Absolute virtual path of the directory (default `/`).
-    #[param(pattern = r"^/([^/\x00-\x1f]+(/[^/\x00-\x1f]+)*)?$")]
+    /// Absolute virtual path of the directory (default `/`). A synthesized
+    /// subdirectory mirrors a directory on disk, so any byte but NUL may
+    /// appear in a component (up to 4,096 bytes in all).
+    #[param(pattern = r"^/([^/\x00]+(/[^/\x00]+)*)?$")]
     pub path: Option<String>,
+    /// The exact virtual path in base64 (standard alphabet, padded), as a
+    /// listing's `virtual_path_bytes` gives it: for a path that is not
+    /// valid UTF-8.
+    pub path_bytes: Option<String>,
 }
 
 /// Query of `GET /api/vfs/tree`.
@@ -235,8 +244,14 @@ pub struct TreeParams {
 /// One entry of a directory listing: a file or a directory.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Entry {
-    /// Name within the directory (possibly suffixed by a conflict policy).
+    /// Name within the directory (possibly suffixed by a conflict policy),
+    /// lossy UTF-8: each invalid byte sequence of the name on disk is
+    /// U+FFFD here.
     pub name: String,
+    /// The exact name in base64 (standard alphabet, padded); present only
+    /// when the name is not valid UTF-8 (`name` is then not exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_bytes: Option<String>,
     /// `file` or `directory`.
     pub kind: String,
     /// Inode number (a file has the same one in every directory).
@@ -253,9 +268,13 @@ pub struct Entry {
     /// Files: the owning node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
-    /// Directories: the absolute virtual path.
+    /// Directories: the absolute virtual path (lossy UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_path: Option<String>,
+    /// Directories: the exact virtual path in base64, present only when it
+    /// is not valid UTF-8; list it with `GET /api/vfs?path_bytes=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_path_bytes: Option<String>,
     /// Directories: made by a `prefix_replace` mount, no document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthesized: Option<bool>,
@@ -264,8 +283,12 @@ pub struct Entry {
 /// Answer of `GET /api/vfs` and of a preview.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Listing {
-    /// The listed path.
+    /// The listed path (lossy UTF-8).
     pub path: String,
+    /// The exact listed path in base64, present only when it is not valid
+    /// UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     /// The directory document backing it (for a synthesized subdirectory,
     /// the directory whose mounts make it; for a preview, the draft).
     pub directory: DirectoryDoc,
@@ -534,6 +557,70 @@ fn path_param(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
     Ok(path)
 }
 
+/// The path `GET /api/vfs` lists, exact bytes: `path` as given, or
+/// `path_bytes` decoded (default `/`).
+fn listing_path(path: Option<String>, path_bytes: Option<String>) -> ApiResult<Vec<u8>> {
+    let (field, bytes) = match (path, path_bytes) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "path_bytes",
+                "give `path` or `path_bytes`, not both",
+            ));
+        }
+        (None, Some(b)) => (
+            "path_bytes",
+            names::decode(&b)
+                .map_err(|e| ApiError::field("path_bytes", format!("is not base64: {e}")))?,
+        ),
+        (Some(p), None) => ("path", p.into_bytes()),
+        (None, None) => ("path", b"/".to_vec()),
+    };
+    validate_listed_path(&bytes).map_err(|e| ApiError::field(field, e))?;
+    Ok(bytes)
+}
+
+/// Checks the form of a path to list: absolute, no trailing slash (except
+/// the root), no empty, `.` or `..` segment, no NUL, not under
+/// `/federation/`, at most [`MAX_LISTED_PATH_BYTES`]. Looser than
+/// [`validate_virtual_path`] (which directory documents must pass): below a
+/// directory, a synthesized subdirectory is named by a directory on disk.
+pub fn validate_listed_path(path: &[u8]) -> Result<(), String> {
+    let shown = names::escaped(path);
+    if path.len() > MAX_LISTED_PATH_BYTES {
+        return Err(format!(
+            "is {} bytes long; at most {MAX_LISTED_PATH_BYTES} are allowed",
+            path.len()
+        ));
+    }
+    if !path.starts_with(b"/") {
+        return Err(format!(
+            "\"{shown}\" is not absolute (it must start with `/`)"
+        ));
+    }
+    if path.contains(&0) {
+        return Err(format!("\"{shown}\" contains a NUL byte"));
+    }
+    if path == b"/" {
+        return Ok(());
+    }
+    if path.ends_with(b"/") {
+        return Err(format!("\"{shown}\" ends with `/`"));
+    }
+    for segment in path[1..].split(|b| *b == b'/') {
+        match segment {
+            b"" => return Err(format!("\"{shown}\" has an empty segment (`//`)")),
+            b"." | b".." => return Err(format!("\"{shown}\" has a `.` or `..` segment")),
+            _ => {}
+        }
+    }
+    if path == FEDERATION.as_bytes() || path.starts_with(b"/federation/") {
+        return Err(format!(
+            "\"{shown}\" is under `/federation/`, which is reserved"
+        ));
+    }
+    Ok(())
+}
+
 fn query_path(p: Option<String>) -> ApiResult<String> {
     let path = p.unwrap_or_else(|| "/".into());
     validate_virtual_path(&path).map_err(|e| ApiError::field("path", e))?;
@@ -604,7 +691,7 @@ async fn list_vfs(
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::response::Response> {
     let started = std::time::Instant::now();
-    let path = query_path(p.path)?;
+    let path = listing_path(p.path, p.path_bytes)?;
     match crate::vfs::readdir(&state.index, &state.readdir_cache, &path).await {
         Ok(body) => Ok(timed(body, started)),
         Err(crate::vfs::ReaddirError::NotFound(_)) => {
@@ -688,10 +775,20 @@ async fn preview_directory(
     if let Some(flag) = body.enforce_steps_on_children {
         draft.enforce_steps_on_children = flag;
     }
-    let entries =
-        crate::vfs::evaluate(&state.index, &draft, &ancestors, &[], &children, &path).await?;
+    let listed = crate::vfs::evaluate(
+        &state.index,
+        &draft,
+        &ancestors,
+        &[],
+        &children,
+        path.as_bytes(),
+    )
+    .await?;
     Ok(json_bytes(crate::vfs::render(
-        &path, &draft, false, &entries,
+        path.as_bytes(),
+        &draft,
+        false,
+        &listed.entries,
     )))
 }
 

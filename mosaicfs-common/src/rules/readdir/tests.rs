@@ -49,8 +49,8 @@ fn ls(
     entries(d, ancestors, sub, files, children)
         .iter()
         .map(|e| match e {
-            Entry::File { name, .. } => name.clone(),
-            Entry::Directory { name, .. } => format!("{name}/"),
+            Entry::File { .. } => e.display_name().into_owned(),
+            Entry::Directory { .. } => format!("{}/", e.display_name()),
         })
         .collect()
 }
@@ -62,6 +62,29 @@ fn entries(
     files: &[FileDoc],
     children: &[&VirtualDirectoryDoc],
 ) -> Vec<Entry> {
+    listed(d, ancestors, sub, files, children).entries
+}
+
+/// [`list`] with the collisions, offering candidates as an index would
+/// (a range of the lossy `export_path`).
+fn listed(
+    d: &VirtualDirectoryDoc,
+    ancestors: &[&VirtualDirectoryDoc],
+    sub: &[&str],
+    files: &[FileDoc],
+    children: &[&VirtualDirectoryDoc],
+) -> Listed {
+    let sub: Vec<&[u8]> = sub.iter().map(|s| s.as_bytes()).collect();
+    listed_bytes(d, ancestors, &sub, files, children)
+}
+
+fn listed_bytes(
+    d: &VirtualDirectoryDoc,
+    ancestors: &[&VirtualDirectoryDoc],
+    sub: &[&[u8]],
+    files: &[FileDoc],
+    children: &[&VirtualDirectoryDoc],
+) -> Listed {
     let compiled = compile_directory(d, ancestors).unwrap();
     let candidates: Vec<Vec<&FileDoc>> = d
         .mounts
@@ -77,9 +100,9 @@ fn entries(
                 .collect(),
         })
         .collect();
-    let mut vpath = d.virtual_path.clone();
+    let mut vpath = d.virtual_path.as_bytes().to_vec();
     for s in sub {
-        vpath = join(&vpath, s);
+        vpath = names::join(&vpath, s);
     }
     list(
         &compiled,
@@ -174,7 +197,7 @@ fn prefix_replace_keeps_the_hierarchy_and_synthesizes_subdirectories() {
         panic!("{e:?}")
     };
     assert!(*synthesized && *inode >= 1000);
-    assert_eq!(virtual_path, "/documents/2025");
+    assert_eq!(virtual_path, b"/documents/2025");
     assert_eq!(
         *inode,
         ids::synthesized_dir_inode("/documents/2025"),
@@ -225,9 +248,9 @@ fn sources_merge_and_conflicts_follow_the_policy() {
         false,
     );
     let e = entries(&lww, &[], &[], &tree(), &[]);
-    let names: Vec<_> = e.iter().map(Entry::name).collect();
+    let names: Vec<_> = e.iter().map(Entry::display_name).collect();
     assert_eq!(names, ["b-only.pdf", "report.pdf", "tax.pdf", "x.pdf"]);
-    let report = e.iter().find(|x| x.name() == "report.pdf").unwrap();
+    let report = e.iter().find(|x| x.name() == b"report.pdf").unwrap();
     assert!(
         matches!(report, Entry::File { file_id, .. } if file_id == "file::b1"),
         "newest wins: {report:?}"
@@ -369,7 +392,7 @@ fn the_same_file_through_two_mounts_is_listed_once_and_keeps_its_inode_everywher
         entries(d, &[], &[], &tree(), &[])
             .into_iter()
             .find_map(|e| match e {
-                Entry::File { name, inode, .. } if name == "report.pdf" => Some(inode),
+                Entry::File { name, inode, .. } if name == b"report.pdf" => Some(inode),
                 _ => None,
             })
     };
@@ -439,7 +462,7 @@ fn deleted_files_never_appear_and_child_directories_do() {
     );
     let child = dir("/documents/2025", json!([]), false);
     let e = entries(&d, &[], &[], &files, &[&child]);
-    let names: Vec<_> = e.iter().map(Entry::name).collect();
+    let names: Vec<_> = e.iter().map(Entry::display_name).collect();
     assert_eq!(
         names,
         ["2025", "notes.txt"],
@@ -507,4 +530,170 @@ fn compile_errors_name_the_mount_and_step() {
     let ok = dir("/p/c", json!([]), false);
     let e = compile_directory(&ok, &[&parent]).err().unwrap();
     assert!(e.field.starts_with("/p: mounts[0].steps[0]"), "{e}");
+}
+
+/// A file whose exact path is `bytes` (lossy `export_path` and `name`, the
+/// bytes in `export_path_bytes` when they are not UTF-8), as the crawler
+/// writes it.
+fn f_bytes(id: &str, node: &str, bytes: &[u8], mtime: &str) -> FileDoc {
+    let lossy = names::lossy(bytes).into_owned();
+    let mut doc = f(id, node, &lossy, mtime);
+    doc.source.export_path_bytes = names::exact_field(bytes);
+    doc
+}
+
+#[test]
+fn names_that_differ_only_in_invalid_bytes_are_two_entries_and_no_collision() {
+    let files = vec![
+        f_bytes("a", "n", b"/w/\xfa.dat", "2026-01-01T00:00:00Z"),
+        f_bytes("b", "n", b"/w/\xfb.dat", "2026-01-02T00:00:00Z"),
+        f_bytes("c", "n", b"/w/\xfa/in.txt", "2026-01-01T00:00:00Z"),
+        f_bytes("d", "n", b"/w/\xfb/in.txt", "2026-01-01T00:00:00Z"),
+    ];
+    for strategy in ["prefix_replace", "flatten"] {
+        let d = dir(
+            "/odd",
+            json!([mount("n", "/w", strategy, json!([]), "last_write_wins")]),
+            false,
+        );
+        let l = listed(&d, &[], &[], &files, &[]);
+        let names: Vec<&[u8]> = l.entries.iter().map(Entry::name).collect();
+        if strategy == "prefix_replace" {
+            assert_eq!(
+                names,
+                [&b"\xfa"[..], b"\xfa.dat", b"\xfb", b"\xfb.dat"],
+                "{strategy}"
+            );
+            let Entry::Directory { virtual_path, .. } = &l.entries[2] else {
+                panic!("{:?}", l.entries)
+            };
+            assert_eq!(virtual_path, b"/odd/\xfb");
+            // The synthesized subdirectory lists only its own exact file.
+            let sub = listed_bytes(&d, &[], &[b"\xfb"], &files, &[]);
+            assert_eq!(sub.entries.len(), 1);
+            assert!(matches!(&sub.entries[0],
+                Entry::File { name, file_id, .. } if name == b"in.txt" && file_id == "file::d"));
+            assert!(l.collisions.is_empty(), "{:?}", l.collisions);
+        } else {
+            // Flatten: `in.txt` twice is a real collision, the odd names not.
+            assert_eq!(names, [&b"in.txt"[..], b"\xfa.dat", b"\xfb.dat"]);
+            assert_eq!(l.collisions.len(), 1, "{:?}", l.collisions);
+            assert_eq!(l.collisions[0].name, b"in.txt");
+        }
+    }
+}
+
+#[test]
+fn every_collision_is_reported_with_both_source_paths() {
+    let files = vec![
+        f("a1", "node-a", "/a/x/r.pdf", "2026-01-01T00:00:00Z"),
+        f("a2", "node-a", "/a/y/r.pdf", "2026-01-02T00:00:00Z"),
+    ];
+    let lww = dir(
+        "/flat",
+        json!([mount(
+            "node-a",
+            "/a",
+            "flatten",
+            json!([]),
+            "last_write_wins"
+        )]),
+        false,
+    );
+    let l = listed(&lww, &[], &[], &files, &[]);
+    assert_eq!(l.entries.len(), 1);
+    assert_eq!(
+        l.collisions,
+        [Collision {
+            name: b"r.pdf".to_vec(),
+            resolution: Resolution::NewestWins,
+            files: vec![
+                Colliding {
+                    file_id: "file::a1".into(),
+                    node_id: "node-a".into(),
+                    export_path: b"/a/x/r.pdf".to_vec(),
+                    shown_as: None,
+                },
+                Colliding {
+                    file_id: "file::a2".into(),
+                    node_id: "node-a".into(),
+                    export_path: b"/a/y/r.pdf".to_vec(),
+                    shown_as: Some(b"r.pdf".to_vec()),
+                },
+            ],
+        }]
+    );
+    let suffix = dir(
+        "/flat",
+        json!([mount(
+            "node-a",
+            "/a",
+            "flatten",
+            json!([]),
+            "suffix_node_id"
+        )]),
+        false,
+    );
+    let l = listed(&suffix, &[], &[], &files, &[]);
+    assert_eq!(l.entries.len(), 2);
+    assert_eq!(l.collisions.len(), 1);
+    assert_eq!(l.collisions[0].resolution, Resolution::Suffixed);
+    assert!(l.collisions[0].files.iter().all(|c| c.shown_as.is_some()));
+    // A file named like a directory.
+    let files = vec![
+        f("a1", "node-a", "/a/x", "2026-01-01T00:00:00Z"),
+        f("a2", "node-a", "/a/x/in", "2026-01-01T00:00:00Z"),
+    ];
+    let pr = dir(
+        "/pr",
+        json!([mount(
+            "node-a",
+            "/a",
+            "prefix_replace",
+            json!([]),
+            "last_write_wins"
+        )]),
+        false,
+    );
+    let l = listed(&pr, &[], &[], &files, &[]);
+    assert_eq!(l.collisions.len(), 1);
+    assert_eq!(l.collisions[0].resolution, Resolution::BesideDirectory);
+}
+
+#[test]
+fn awkward_utf8_names_are_listed_as_they_are() {
+    let long = "n".repeat(255);
+    let names_in = [
+        "new\nline",
+        "tab\there",
+        "back\\slash",
+        "-leading-dash",
+        &long,
+    ];
+    let files: Vec<FileDoc> = names_in
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            f(
+                &format!("f{i}"),
+                "n",
+                &format!("/w/{n}"),
+                "2026-01-01T00:00:00Z",
+            )
+        })
+        .collect();
+    let d = dir(
+        "/w",
+        json!([mount(
+            "n",
+            "/w",
+            "prefix_replace",
+            json!([]),
+            "last_write_wins"
+        )]),
+        false,
+    );
+    let mut want: Vec<&str> = names_in.to_vec();
+    want.sort();
+    assert_eq!(ls(&d, &[], &[], &files, &[]), want);
 }
