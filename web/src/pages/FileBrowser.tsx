@@ -5,7 +5,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { FolderX, Search, Tags } from 'lucide-react'
 import { useCallback, useDeferredValue, useEffect, useId, useMemo, useState } from 'react'
-import { Link, useNavigate, useParams } from 'react-router-dom'
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom'
 import { EmptyState, ErrorMessage } from '@/components/common'
 import { DirTree } from '@/components/files/DirTree'
 import { downloadFile } from '@/components/files/content'
@@ -15,6 +15,7 @@ import {
   applyLabelsUrl,
   breadcrumbs,
   deriveRuleTarget,
+  dirUrl,
   filesUrl,
   filterEntries,
   nextSort,
@@ -42,13 +43,16 @@ const SAMPLE = 24
 export default function FileBrowser() {
   const params = useParams()
   const path = splatToPath(params['*'])
+  // A directory whose path is not UTF-8 comes with its exact bytes.
+  const [search] = useSearchParams()
+  const pathBytes = search.get('bytes')
   const navigate = useNavigate()
   const qc = useQueryClient()
   const nodes = useNodes()
   const filterId = useId()
 
   const listing = useQuery({
-    ...listingQuery(path),
+    ...listingQuery(path, pathBytes),
     refetchInterval: (q) => listingRefetchInterval(q.state.data?.entries.length),
     refetchIntervalInBackground: false,
   })
@@ -77,7 +81,7 @@ export default function FileBrowser() {
   const shown = useMemo(() => filterEntries(sorted, deferredFilter), [sorted, deferredFilter])
 
   const open = (e: VfsEntry) => {
-    if (e.kind === 'directory' && e.virtual_path) navigate(filesUrl(e.virtual_path))
+    if (e.kind === 'directory' && e.virtual_path) navigate(dirUrl(e.virtual_path, e.virtual_path_bytes))
     else if (e.file_id) setDrawer({ id: e.file_id, virtualPath: `${path === '/' ? '' : path}/${e.name}` })
   }
 

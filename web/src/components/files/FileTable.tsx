@@ -10,7 +10,7 @@ import { NodeBadge } from '@/components/common'
 import { ContextMenu, ContextMenuContent, ContextMenuItem, ContextMenuSeparator, ContextMenuTrigger } from '@/components/ui/menu'
 import { humanDate, humanSize, relativeTime } from '@/lib/format'
 import { cn } from '@/lib/utils'
-import { ariaSort, type SortKey, type SortState } from './logic'
+import { ariaSort, exactBytesText, type SortKey, type SortState } from './logic'
 import type { VfsEntry } from './types'
 
 const ROW_HEIGHT = 37
@@ -258,7 +258,8 @@ const FileRow = memo(function FileRow({
       <td className="truncate px-3">
         <span className="inline-flex max-w-full items-center gap-2 align-middle">
           {dir ? <Folder className="size-4 shrink-0 text-primary" aria-hidden="true" /> : <File className="size-4 shrink-0 text-muted-foreground" aria-hidden="true" />}
-          <span className="truncate" title={e.name}>
+          {/* A name that is not UTF-8 shows as text with U+FFFD; the tooltip has its exact bytes. */}
+          <span className="truncate" title={exactBytesText(e.name_bytes) ?? e.name}>
             {e.name}
           </span>
           {dir && <span className="sr-only">(folder)</span>}

@@ -5,6 +5,8 @@ import {
   breadcrumbs,
   commonDirPrefix,
   deriveRuleTarget,
+  dirUrl,
+  exactBytesText,
   filesUrl,
   filterEntries,
   nameKey,
@@ -189,5 +191,20 @@ describe('search', () => {
   it('toggles labels', () => {
     expect(toggleLabel(['a', 'b'], 'a')).toEqual(['b'])
     expect(toggleLabel(['b'], 'a')).toEqual(['b', 'a'])
+  })
+})
+
+describe('exact name bytes (issue #24)', () => {
+  it('shows the bytes of a non-UTF-8 name so two such names differ', () => {
+    // base64 of "\xfa.dat" and "\xfb.dat": both display as "\uFFFD.dat".
+    expect(exactBytesText('+i5kYXQ=')).toBe('\\xfa.dat')
+    expect(exactBytesText('+y5kYXQ=')).toBe('\\xfb.dat')
+    expect(exactBytesText(undefined)).toBeNull()
+    expect(exactBytesText('not base64!')).toBeNull()
+  })
+
+  it('navigates into a non-UTF-8 directory with its exact bytes', () => {
+    expect(dirUrl('/t/\uFFFD', 'L3Qv+g==')).toBe('/files/t/%EF%BF%BD?bytes=L3Qv%2Bg%3D%3D')
+    expect(dirUrl('/t/plain')).toBe('/files/t/plain')
   })
 })

@@ -106,6 +106,37 @@ export function splatToPath(splat: string | undefined): string {
   return '/' + segs.join('/')
 }
 
+/**
+ * The exact bytes of a `…_bytes` field (base64) as readable text: printable
+ * ASCII as is, every other byte as `\xNN` (so names that differ only in a
+ * byte that is not UTF-8 look different). `null` when the field is absent
+ * or not base64.
+ */
+export function exactBytesText(b64: string | undefined): string | null {
+  if (!b64) return null
+  let raw: string
+  try {
+    raw = atob(b64)
+  } catch {
+    return null
+  }
+  let out = ''
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i)
+    out += c >= 0x20 && c < 0x7f && c !== 0x5c ? raw[i] : `\\x${c.toString(16).padStart(2, '0')}`
+  }
+  return out
+}
+
+/**
+ * The browser URL of a directory entry: [`filesUrl`] of its (lossy) path,
+ * plus `?bytes=` with the exact path when it is not UTF-8.
+ */
+export function dirUrl(virtualPath: string, virtualPathBytes?: string): string {
+  const url = filesUrl(virtualPath)
+  return virtualPathBytes ? `${url}?bytes=${encodeURIComponent(virtualPathBytes)}` : url
+}
+
 /** The browser URL of a virtual directory: `/files/sample/my%20docs`. */
 export function filesUrl(virtualPath: string): string {
   const segs = virtualPath.split('/').filter((s) => s !== '')

@@ -8,10 +8,12 @@ import type { VfsListing } from './types'
  * of TanStack's deep structural sharing), so a 500,000-entry listing polled
  * every few seconds is not re-sorted or re-rendered when nothing changed.
  */
-export function listingQuery(path: string) {
+export function listingQuery(path: string, pathBytes?: string | null) {
+  // A path that is not UTF-8 is listed by its exact bytes (`path_bytes`, base64).
+  const query = pathBytes ? { path_bytes: pathBytes } : { path }
   return {
-    queryKey: ['vfs-listing', path] as const,
-    queryFn: ({ signal }: { signal?: AbortSignal }) => api<VfsListing>('/api/vfs', { query: { path }, signal }),
+    queryKey: ['vfs-listing', path, pathBytes ?? null] as const,
+    queryFn: ({ signal }: { signal?: AbortSignal }) => api<VfsListing>('/api/vfs', { query, signal }),
     structuralSharing: (old: unknown, next: unknown) => (sameListing(old as VfsListing | undefined, next as VfsListing) ? old : next),
   }
 }

@@ -4,7 +4,10 @@ import type { VirtualDirectoryDoc } from '@/lib/docs'
 
 /** One entry of `GET /api/vfs` (`Entry` in vfs.rs). */
 export interface VfsEntry {
+  /** The name as text: lossy UTF-8 (U+FFFD) when the name on disk is not UTF-8. */
   name: string
+  /** The exact name in base64, present only when `name` is not exact. */
+  name_bytes?: string
   kind: 'file' | 'directory'
   inode: number
   /** Files: `file::…`. */
@@ -14,6 +17,8 @@ export interface VfsEntry {
   node_id?: string
   /** Directories: the absolute virtual path. */
   virtual_path?: string
+  /** Directories: the exact virtual path in base64, only when it is not UTF-8 (list it with `path_bytes`). */
+  virtual_path_bytes?: string
   /** Directories made by a `prefix_replace` mount (no document of their own). */
   synthesized?: boolean
 }
@@ -21,6 +26,8 @@ export interface VfsEntry {
 /** `GET /api/vfs?path=` (`Listing` in vfs.rs). */
 export interface VfsListing {
   path: string
+  /** The exact listed path in base64, only when it is not UTF-8. */
+  path_bytes?: string
   directory: VirtualDirectoryDoc
   synthesized: boolean
   total: number
@@ -48,7 +55,8 @@ export interface FileDocument {
   deleted_at?: string | null
   created_at?: string
   updated_at?: string
-  source: { node_id: string; export_path: string; export_parent: string }
+  /** `export_path_bytes`: base64 of the exact path, only when it is not UTF-8. */
+  source: { node_id: string; export_path: string; export_parent: string; export_path_bytes?: string }
   [k: string]: unknown
 }
 
@@ -57,7 +65,11 @@ export interface FileItem {
   id: string
   node_id: string
   name: string
+  /** The exact name in base64, only when `name` is not exact. */
+  name_bytes?: string
   export_path: string
+  /** The exact path in base64, only when `export_path` is not exact. */
+  export_path_bytes?: string
   export_parent: string
   size: number
   mtime: string
