@@ -291,3 +291,129 @@ async fn search_by_substring_glob_and_labels() {
         expect_error(r, StatusCode::BAD_REQUEST, needle).await;
     }
 }
+
+/// A file at the exact path `bytes`, as the crawler writes it: lossy text,
+/// base64 bytes when they are not UTF-8.
+fn file_at(i: usize, node: &str, bytes: &[u8]) -> Value {
+    use base64::Engine;
+    let lossy = String::from_utf8_lossy(bytes).into_owned();
+    let (dir, name) = lossy.rsplit_once('/').unwrap();
+    let mut d = file(i, node, dir, name);
+    if std::str::from_utf8(bytes).is_err() {
+        d["source"]["export_path_bytes"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+    d
+}
+
+#[tokio::test]
+async fn exact_name_bytes_are_shown_accepted_back_and_collisions_counted() {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let s = TestServer::start().await;
+    let token = s.token().await;
+    s.db.bulk_docs(&[
+        file_at(81, "n1", b"/odd/\xfa.dat"),
+        file_at(82, "n1", b"/odd/\xfb.dat"),
+        file_at(83, "n1", b"/odd/a/same"),
+        file_at(84, "n1", b"/odd/b/same"),
+    ])
+    .await
+    .unwrap();
+    let page = eventually(&s, &token, "/api/files?node_id=n1", |v| {
+        v["items"].as_array().is_some_and(|a| a.len() == 4)
+    })
+    .await;
+    let fa = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == format!("file::{:032x}", 81))
+        .unwrap();
+    assert_eq!(fa["name"], "\u{FFFD}.dat");
+    assert_eq!(fa["name_bytes"], b64(b"\xfa.dat"));
+    assert_eq!(fa["export_path_bytes"], b64(b"/odd/\xfa.dat"));
+
+    // by-path: each exact path finds its own file; the lossy text neither.
+    for (i, p) in [(81, &b"/odd/\xfa.dat"[..]), (82, b"/odd/\xfb.dat")] {
+        let q = format!(
+            "/api/files/by-path?node_id=n1&path_bytes={}",
+            urlencode(&b64(p))
+        );
+        let doc = get_json(&s, &token, &q).await;
+        assert_eq!(doc["_id"], format!("file::{i:032x}"));
+    }
+    let lossy = "/api/files/by-path?node_id=n1&path=/odd/%EF%BF%BD.dat";
+    let r = s.authed(Method::GET, lossy, &token).send().await.unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "no file at").await;
+    for (q, needle) in [
+        ("path_bytes=not%20base64", "base64"),
+        ("path=/x&path_bytes=L3g=", "not both"),
+        ("path_bytes=eA==", "absolute"),
+    ] {
+        let url = format!("/api/files/by-path?node_id=n1&{q}");
+        let r = s.authed(Method::GET, &url, &token).send().await.unwrap();
+        expect_error(r, StatusCode::BAD_REQUEST, needle).await;
+    }
+
+    // A listing shows both names, exactly; flattened, `same` collides.
+    for (path, strategy) in [("/odd", "prefix_replace"), ("/flat", "flatten")] {
+        let r = s
+            .authed(Method::POST, "/api/vfs/directories", &token)
+            .json(
+                &json!({"virtual_path": path, "mounts": [{"source": {"node_id": "n1",
+                "export_path": "/odd"}, "strategy": strategy}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let l = get_json(&s, &token, "/api/vfs?path=/odd").await;
+    let exact: Vec<Value> = l["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name_bytes"].clone())
+        .collect();
+    assert_eq!(
+        exact,
+        [
+            Value::Null,
+            Value::Null,
+            json!(b64(b"\xfa.dat")),
+            json!(b64(b"\xfb.dat"))
+        ],
+        "{l}"
+    );
+    let q = format!("/api/vfs?path_bytes={}", urlencode(&b64(b"/odd/a")));
+    let sub = get_json(&s, &token, &q).await;
+    assert_eq!(sub["entries"][0]["name"], "same");
+    let r = s
+        .authed(Method::GET, "/api/vfs?path_bytes=!!", &token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "base64").await;
+    let flat = get_json(&s, &token, "/api/vfs?path=/flat").await;
+    assert_eq!(
+        flat["total"], 3,
+        "one `same` is hidden by last_write_wins: {flat}"
+    );
+    let metrics = s
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mosaicfs_readdir_name_collisions_total 1\n"),
+        "{metrics}"
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
