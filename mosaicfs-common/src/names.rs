@@ -55,11 +55,26 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A byte string for logs: valid UTF-8 as is, other bytes as `\xNN`
+/// A byte string for logs and error messages: valid UTF-8 as is, bytes
+/// that are not UTF-8 as `\xNN`, control characters and `\` escaped
 /// (unambiguous, unlike the lossy form, so two names that differ only in an
 /// invalid byte stay distinguishable in a log line).
 pub fn escaped(bytes: &[u8]) -> String {
-    bytes.escape_ascii().to_string()
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' || c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -84,5 +99,6 @@ mod tests {
         assert_eq!(join(b"/", b"\xfa"), b"/\xfa");
         assert_eq!(join(b"/a", b"b"), b"/a/b");
         assert_eq!(escaped(b"a\xfa\n"), "a\\xfa\\n");
+        assert_eq!(escaped("é\u{FFFD}\\".as_bytes()), "é\u{FFFD}\\\\");
     }
 }
