@@ -210,3 +210,45 @@ async fn network_mounts_are_added_listed_and_removed() {
         .await
         .expect_error(4, "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_name_does_not_pick_one_of_the_files_it_stands_for() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::start().await;
+    env.login().await;
+    // Two files whose names differ only in a byte that is not UTF-8: both
+    // are listed as "\u{FFFD}.dat" (with their exact `name_bytes`).
+    let dir = env.tmp.path().join("files");
+    for (i, name) in [&b"\xfa.dat"[..], b"\xfb.dat"].into_iter().enumerate() {
+        let path = dir.join(std::ffi::OsStr::from_bytes(name));
+        std::fs::write(&path, b"x").unwrap();
+        let mut doc = file_doc(&format!("file::0190c0de5b6f7a3e8c1d2e3f4a5b6c4{i}"), &path);
+        doc["inode"] = json!(5000 + i);
+        doc["source"]["export_path_bytes"] = json!(mosaicfs_common::names::exact_field(
+            path.as_os_str().as_bytes()
+        ));
+        env.db.put(&doc).await.unwrap();
+    }
+    // Written after them: once it is indexed, so are they.
+    let path = env.add_file(REPORT, "report.pdf", b"%PDF-1.4 report").await;
+    let r = env
+        .http()
+        .post(format!("{}/api/vfs/directories", env.url))
+        .bearer_auth(env.token())
+        .json(&json!({"virtual_path": "/docs", "mounts": [{
+            "source": {"node_id": NODE, "export_path": path.parent().unwrap()},
+            "strategy": "prefix_replace"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    env.run(&["files", "stat", "/docs/\u{FFFD}.dat"])
+        .await
+        .expect_error(
+            4,
+            "is only the display form of 2 name(s) that are not UTF-8",
+        );
+    env.run(&["files", "stat", "/docs/report.pdf"])
+        .await
+        .expect(0);
+}

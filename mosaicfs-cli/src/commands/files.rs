@@ -62,14 +62,25 @@ pub async fn resolve_file(client: &Client, arg: &str) -> Result<String> {
     let listing = client
         .get_json(&["api", "vfs"], &[("path", parent)])
         .await?;
-    let entry = listing
+    let named: Vec<&Value> = listing
         .get("entries")
         .and_then(Value::as_array)
-        .and_then(|es| {
+        .map(|es| {
             es.iter()
-                .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
-        });
+                .filter(|e| e.get("name").and_then(Value::as_str) == Some(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Only an entry without `name_bytes` is named exactly by this text; one
+    // with it is a name that is not UTF-8 on disk, shown lossily (several
+    // such names can show as the same text).
+    let entry = named.iter().find(|e| e.get("name_bytes").is_none());
     match entry {
+        None if !named.is_empty() => Err(CliError::NotFound(format!(
+            "{name:?} in {parent} is only the display form of {} name(s) that are not UTF-8 \
+             on disk; name the file by its id (see `mosaicfs-cli vfs ls {parent}`)",
+            named.len()
+        ))),
         None => Err(CliError::NotFound(format!(
             "no entry {name:?} in {parent} (see `mosaicfs-cli vfs ls {parent}`)"
         ))),
