@@ -82,10 +82,18 @@ impl FileSource {
     /// (non-UTF-8 names), else `export_path`. `Err` when the stored bytes
     /// are not base64.
     pub fn path_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        self.path_bytes_ref().map(std::borrow::Cow::into_owned)
+    }
+
+    /// [`FileSource::path_bytes`] without a copy for a UTF-8 path (the
+    /// common case; listings call it for every candidate).
+    pub fn path_bytes_ref(&self) -> Result<std::borrow::Cow<'_, [u8]>, base64::DecodeError> {
         use base64::Engine;
         match &self.export_path_bytes {
-            Some(b64) => base64::engine::general_purpose::STANDARD.decode(b64),
-            None => Ok(self.export_path.as_bytes().to_vec()),
+            Some(b64) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map(std::borrow::Cow::Owned),
+            None => Ok(std::borrow::Cow::Borrowed(self.export_path.as_bytes())),
         }
     }
 

@@ -33,6 +33,7 @@ use crate::documents::{
 use crate::time::Timestamp;
 use crate::{ids, names};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What the evaluator needs to know about files beyond their documents.
@@ -298,7 +299,7 @@ pub fn list(
         }
     }
     // name → (file, exact path, policy) for every file that passed.
-    type Passed<'a> = Vec<(&'a FileDoc, Vec<u8>, ConflictPolicy)>;
+    type Passed<'a> = Vec<(&'a FileDoc, Cow<'a, [u8]>, ConflictPolicy)>;
     let mut by_name: BTreeMap<Vec<u8>, Passed<'_>> = BTreeMap::new();
     let mut seen_files: HashMap<&str, ()> = HashMap::new();
     for (i, (mount, steps)) in compiled.mounts.iter().enumerate() {
@@ -317,7 +318,7 @@ pub fn list(
             {
                 continue;
             }
-            let Ok(path) = file.source.path_bytes() else {
+            let Ok(path) = file.source.path_bytes_ref() else {
                 continue;
             };
             if !path.starts_with(&prefix) {
@@ -386,10 +387,10 @@ pub fn list(
         mtime: f.mtime,
         node_id: f.source.node_id.clone(),
     };
-    let colliding = |f: &FileDoc, path: Vec<u8>, shown_as: Option<Vec<u8>>| Colliding {
+    let colliding = |f: &FileDoc, path: Cow<'_, [u8]>, shown_as: Option<Vec<u8>>| Colliding {
         file_id: f.id.clone(),
         node_id: f.source.node_id.clone(),
-        export_path: path,
+        export_path: path.into_owned(),
         shown_as,
     };
     for (name, mut files) in by_name {
