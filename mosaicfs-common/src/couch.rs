@@ -619,6 +619,86 @@ impl CouchClient {
         Ok(results)
     }
 
+    /// Writes documents exactly as given, revisions included
+    /// (`new_edits: false`, what CouchDB's replicator does): each `_rev` is
+    /// added to the document's revision tree as is, so the written documents
+    /// keep the revisions they had where they came from. A revision already
+    /// in the tree is left alone. CouchDB answers only the documents that
+    /// failed; those are returned (an empty answer means every write
+    /// succeeded).
+    pub async fn bulk_docs_replicated(
+        &self,
+        docs: &[Value],
+    ) -> Result<Vec<BulkResult>, CouchError> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = json!({ "docs": docs, "new_edits": false });
+        let results: Vec<BulkResult> = self
+            .call(
+                "bulk write (new_edits=false)",
+                Method::POST,
+                self.url(&[&self.db, "_bulk_docs"]),
+                Some(&body),
+            )
+            .await?;
+        // Some servers answer one entry per document, successes included.
+        Ok(results.into_iter().filter(|r| r.error.is_some()).collect())
+    }
+
+    /// `_revs_diff`: of the given `(id, rev)` pairs, the ones whose revision
+    /// is not in the document's revision tree.
+    pub async fn revs_missing(
+        &self,
+        revs: &[(String, String)],
+    ) -> Result<std::collections::HashSet<(String, String)>, CouchError> {
+        let mut body = serde_json::Map::new();
+        for (id, rev) in revs {
+            let e = body.entry(id.clone()).or_insert_with(|| json!([]));
+            if let Some(a) = e.as_array_mut() {
+                a.push(json!(rev));
+            }
+        }
+        #[derive(Deserialize)]
+        struct Missing {
+            #[serde(default)]
+            missing: Vec<String>,
+        }
+        let r: std::collections::HashMap<String, Missing> = self
+            .call(
+                "revision diff",
+                Method::POST,
+                self.url(&[&self.db, "_revs_diff"]),
+                Some(&Value::Object(body)),
+            )
+            .await?;
+        Ok(r.into_iter()
+            .flat_map(|(id, m)| m.missing.into_iter().map(move |rev| (id.clone(), rev)))
+            .collect())
+    }
+
+    /// One page of `_all_docs` over the whole database in id order: at most
+    /// `limit` rows starting after `after` (from the first id when `None`).
+    pub async fn all_docs_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        include_docs: bool,
+    ) -> Result<Vec<AllDocsRow>, CouchError> {
+        let mut url = self.url(&[&self.db, "_all_docs"]);
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(a) = after {
+                q.append_pair("startkey", &json_string(a))
+                    .append_pair("skip", "1");
+            }
+            q.append_pair("limit", &limit.to_string())
+                .append_pair("include_docs", if include_docs { "true" } else { "false" });
+        }
+        let r: AllDocsResponse = self.call("list documents", Method::GET, url, None).await?;
+        Ok(r.rows)
+    }
+
     /// `_all_docs` over the key range `[start, end]`, at most `limit` rows,
     /// skipping the first `skip`.
     pub async fn all_docs_range(

@@ -48,6 +48,18 @@ pub struct ServerConfig {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "MOSAICFS_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest backup file `POST /api/system/restore` accepts, in bytes. The
+    /// restore holds the file in memory to check every document before the
+    /// first write.
+    #[arg(long, env = "MOSAICFS_MAX_RESTORE_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub max_restore_bytes: usize,
+    /// Most documents a restore accepts.
+    #[arg(
+        long,
+        env = "MOSAICFS_MAX_RESTORE_DOCUMENTS",
+        default_value_t = 2_000_000
+    )]
+    pub max_restore_documents: usize,
     /// Enables `DELETE /api/system/data` (wipes the database). Never in production.
     #[arg(long, env = "MOSAICFS_DEVELOPER_MODE")]
     pub developer_mode: bool,

@@ -4,6 +4,7 @@
 mod common;
 
 mod agent_api;
+mod backup;
 mod browser;
 mod content;
 mod content_url;

@@ -202,6 +202,8 @@ async fn a_web_dir_without_index_html_fails_the_start() {
         developer_mode: false,
         bootstrap_credential: None,
         web_dir: Some(tmp.path().join("empty")),
+        max_restore_bytes: 1024,
+        max_restore_documents: 10,
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let err = mosaicfs_server::start(config, listener, tokio_util::sync::CancellationToken::new())

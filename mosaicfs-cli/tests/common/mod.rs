@@ -93,6 +93,8 @@ impl Env {
             developer_mode: false,
             bootstrap_credential: Some(format!("{ADMIN_KEY}:{ADMIN_SECRET}")),
             web_dir: None,
+            max_restore_bytes: 1024 * 1024 * 1024,
+            max_restore_documents: 2_000_000,
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let shutdown = tokio_util::sync::CancellationToken::new();

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod backup;
 pub mod credentials;
 pub mod files;
 pub mod labels;
@@ -62,4 +63,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(labels::router())
         .merge(agent::router())
         .merge(storage::router())
+        .merge(backup::router())
 }

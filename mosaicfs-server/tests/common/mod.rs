@@ -61,6 +61,8 @@ impl TestServer {
             developer_mode: false,
             bootstrap_credential: Some(format!("{ADMIN_KEY}:{ADMIN_SECRET}")),
             web_dir: None,
+            max_restore_bytes: 1024 * 1024 * 1024,
+            max_restore_documents: 2_000_000,
         };
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
