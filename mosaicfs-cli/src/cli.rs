@@ -132,7 +132,7 @@ pub enum Command {
         after_help = "Examples:\n  mosaicfs-cli credentials create --name backup-script\n  mosaicfs-cli credentials revoke MOSAICFS_7F3A9B2C1D4E5F6A"
     )]
     Credentials(CredentialsCommand),
-    /// The server itself: health, reindex.
+    /// The server itself: health, reindex, backup, restore.
     #[command(subcommand, after_help = "Example:\n  mosaicfs-cli system health")]
     System(SystemCommand),
     /// Print a shell completion script.
@@ -443,6 +443,40 @@ pub enum SystemCommand {
     /// have yet).
     #[command(after_help = "Example:\n  mosaicfs-cli system reindex")]
     Reindex,
+    /// Download a backup (`_bulk_docs` JSON). The file holds credential
+    /// hashes and signing keys (and, for `full`, plugin secrets): it is
+    /// written with mode 0600; keep it like a secret.
+    #[command(after_help = "Examples:
+  mosaicfs-cli system backup --type minimal --output mosaicfs-minimal.json
+  mosaicfs-cli system backup --type full --output /backups/mosaicfs-full.json")]
+    Backup {
+        /// `minimal` (what only the control plane holds; secret plugin
+        /// settings redacted) or `full` (every document).
+        #[arg(long = "type", value_enum, default_value_t = BackupType::Minimal)]
+        kind: BackupType,
+        /// Where to write the backup (written as FILE.part, checked, then
+        /// renamed into place).
+        #[arg(long, short)]
+        output: std::path::PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a backup into the server's empty database.
+    #[command(after_help = "Example:\n  mosaicfs-cli system restore mosaicfs-minimal.json")]
+    Restore {
+        /// A file written by `system backup`.
+        file: std::path::PathBuf,
+    },
+}
+
+/// The kinds of backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackupType {
+    /// What only the control plane holds.
+    Minimal,
+    /// Every document.
+    Full,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod backup;
 mod commands;
 mod errors;
 mod fetch;

@@ -1,6 +1,7 @@
 //! One module per command group; each turns arguments into API calls and
 //! prints the answers in the chosen output mode.
 
+pub mod backup;
 pub mod credentials;
 pub mod files;
 pub mod labels;

@@ -13,6 +13,12 @@ use serde_json::Value;
 pub async fn run(ctx: &Context, c: SystemCommand) -> Result<()> {
     match c {
         SystemCommand::Health => health(ctx).await,
+        SystemCommand::Backup {
+            kind,
+            output,
+            force,
+        } => super::backup::backup(ctx, kind, output, force).await,
+        SystemCommand::Restore { file } => super::backup::restore(ctx, file).await,
         SystemCommand::Reindex => {
             let client = ctx.client()?;
             let answer = client
