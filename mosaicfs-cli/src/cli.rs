@@ -132,6 +132,12 @@ pub enum Command {
         after_help = "Examples:\n  mosaicfs-cli credentials create --name backup-script\n  mosaicfs-cli credentials revoke MOSAICFS_7F3A9B2C1D4E5F6A"
     )]
     Credentials(CredentialsCommand),
+    /// Notifications: list, acknowledge one, acknowledge all.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaicfs-cli notifications list\n  mosaicfs-cli notifications ack notification::laptop::first_crawl_complete"
+    )]
+    Notifications(NotificationsCommand),
     /// The server itself: health, reindex, backup, restore.
     #[command(subcommand, after_help = "Example:\n  mosaicfs-cli system health")]
     System(SystemCommand),
@@ -430,6 +436,44 @@ Sessions already opened with the key stay valid until they expire (24 h).")]
         /// Delete the credential instead of disabling it.
         #[arg(long)]
         delete: bool,
+    },
+}
+
+/// `notifications` commands.
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Notifications, errors first (default: the active ones).
+    #[command(after_help = "Examples:
+  mosaicfs-cli notifications list
+  mosaicfs-cli notifications list --status all --severity error")]
+    List {
+        /// `active`, `acknowledged`, `resolved`, `current` (active and
+        /// acknowledged) or `all`.
+        #[arg(long, default_value = "active")]
+        status: String,
+        /// `info`, `warning` or `error`.
+        #[arg(long)]
+        severity: Option<String>,
+        /// Resolved and acknowledged ones, newest first.
+        #[arg(long, conflicts_with = "status")]
+        history: bool,
+    },
+    /// Acknowledge one notification.
+    #[command(
+        after_help = "Example:\n  mosaicfs-cli notifications ack notification::laptop::storage_near_capacity:uuid-1"
+    )]
+    Ack {
+        /// Its id (`notification::…`, or the part after `notification::`).
+        id: String,
+    },
+    /// Acknowledge every active notification.
+    #[command(
+        after_help = "Examples:\n  mosaicfs-cli notifications ack-all\n  mosaicfs-cli notifications ack-all --severity warning"
+    )]
+    AckAll {
+        /// Only this severity.
+        #[arg(long)]
+        severity: Option<String>,
     },
 }
 

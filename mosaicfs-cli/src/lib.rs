@@ -84,7 +84,8 @@ fn command_name(c: &Command) -> String {
         | Command::Vfs(_)
         | Command::Storage(_)
         | Command::Credentials(_)
-        | Command::System(_) => words.join(" "),
+        | Command::System(_)
+        | Command::Notifications(_) => words.join(" "),
         _ => words.first().cloned().unwrap_or_default(),
     }
 }
@@ -136,6 +137,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Storage(c) => commands::system::storage(&ctx, c).await,
         Command::Credentials(c) => commands::credentials::run(&ctx, c).await,
         Command::System(c) => commands::system::run(&ctx, c).await,
+        Command::Notifications(c) => commands::notifications::run(&ctx, c).await,
         Command::Completions { .. } => Ok(()),
     }
 }

@@ -9,4 +9,5 @@ mod errors;
 mod fetch;
 mod help;
 mod labels;
+mod notifications;
 mod storage;

@@ -31,6 +31,7 @@ pub mod hmac;
 pub mod ids;
 pub mod logging;
 pub mod names;
+pub mod notify;
 pub mod range;
 pub mod replication;
 pub mod retry;

@@ -143,6 +143,7 @@ pub async fn start(
     db.ensure_db().await?;
     mosaicfs_common::replication::ensure_design_document(&db).await?;
     let browser_replication = replication::setup_browser(&db).await?;
+    routes::notifications::ensure_index(&db).await?;
     // The control plane serves GET /api/search: keep the name table.
     let index = mosaicfs_index::IndexFollower::start_with(
         db.clone(),
@@ -165,6 +166,11 @@ pub async fn start(
         http,
         index,
         readdir_cache: Default::default(),
+        notifier: mosaicfs_common::notify::Notifier::new(
+            db.clone(),
+            mosaicfs_common::notify::CONTROL_PLANE,
+            mosaicfs_common::notify::DEFAULT_MIN_INTERVAL,
+        ),
         db,
         config,
     }));

@@ -35,6 +35,8 @@ pub struct Inner {
     /// The local SQLite index of file and label documents, kept current
     /// from the database's changes feed; answers listings and searches.
     pub index: mosaicfs_index::Index,
+    /// Writes the control plane's notifications (source `control_plane`).
+    pub notifier: mosaicfs_common::notify::Notifier,
     /// Evaluated directory listings (5 s TTL, invalidated from the feed).
     pub readdir_cache: crate::vfs::ReaddirCache,
 }

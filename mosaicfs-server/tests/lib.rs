@@ -12,6 +12,7 @@ mod core;
 mod files;
 mod labels;
 mod nodes;
+mod notifications;
 mod readdir;
 mod storage;
 mod vfs;

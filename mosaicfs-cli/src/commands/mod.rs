@@ -7,6 +7,7 @@ pub mod files;
 pub mod labels;
 pub mod login;
 pub mod nodes;
+pub mod notifications;
 pub mod system;
 pub mod vfs;
 

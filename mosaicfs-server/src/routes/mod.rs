@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod files;
 pub mod labels;
 pub mod nodes;
+pub mod notifications;
 mod paging;
 pub mod storage;
 pub mod system;
@@ -64,4 +65,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(agent::router())
         .merge(storage::router())
         .merge(backup::router())
+        .merge(notifications::router())
 }

@@ -508,6 +508,19 @@ async fn register_node(
         }
     };
     tracing::info!(node_id = %node_id, access_key_id = %key, operation = "node_register", created = status == StatusCode::CREATED, "node registered");
+    if status == StatusCode::CREATED {
+        let notice = mosaicfs_common::notify::Notice::new(
+            format!("new_node_registered:{node_id}"),
+            "nodes",
+            mosaicfs_common::documents::NotificationSeverity::Info,
+            format!("New node {node_id} registered"),
+            format!("Node {node_id} ({name}) was registered with access key {key}."),
+        );
+        // A notification is not worth failing the registration for.
+        if let Err(e) = state.notifier.once(notice).await {
+            tracing::warn!(node_id = %node_id, operation = "notify", error = %e, "cannot write the new-node notification");
+        }
+    }
     Ok((status, axum::Json(NodeDocument(paging::public(written)))))
 }
 
