@@ -51,6 +51,12 @@ pub struct RawConfig {
     pub crawl_interval_secs: Option<u64>,
     /// Seconds between heartbeats. Default 30.
     pub heartbeat_interval_secs: Option<u64>,
+    /// Seconds between the checks behind notifications (watch paths,
+    /// storage, inotify watches, replication). Default 60.
+    pub notification_check_secs: Option<u64>,
+    /// A filesystem holding watch paths this full or fuller (percent of its
+    /// capacity) raises `storage_near_capacity`. Default 90.
+    pub storage_warn_percent: Option<u8>,
     /// The local CouchDB.
     pub couchdb: Option<RawCouch>,
     /// The control plane's CouchDB (replication peer).
@@ -123,6 +129,10 @@ pub struct Config {
     pub crawl_interval: Duration,
     /// Time between heartbeats.
     pub heartbeat_interval: Duration,
+    /// Time between notification checks.
+    pub notification_check_interval: Duration,
+    /// Storage warning threshold, percent used.
+    pub storage_warn_percent: u8,
     /// Local CouchDB.
     pub couchdb: CouchConfig,
     /// Control plane CouchDB.
@@ -272,6 +282,18 @@ impl RawConfig {
         if crawl_interval < Duration::from_secs(1) {
             return Err(err("crawl_interval_secs", "must be at least 1".into()));
         }
+        let notification_check_interval =
+            Duration::from_secs(self.notification_check_secs.unwrap_or(60));
+        if notification_check_interval < Duration::from_secs(1) {
+            return Err(err("notification_check_secs", "must be at least 1".into()));
+        }
+        let storage_warn_percent = self.storage_warn_percent.unwrap_or(90);
+        if !(1..=100).contains(&storage_warn_percent) {
+            return Err(err(
+                "storage_warn_percent",
+                "must be between 1 and 100".into(),
+            ));
+        }
         let heartbeat_interval = Duration::from_secs(self.heartbeat_interval_secs.unwrap_or(30));
         if heartbeat_interval < Duration::from_secs(1) {
             return Err(err("heartbeat_interval_secs", "must be at least 1".into()));
@@ -295,6 +317,8 @@ impl RawConfig {
             friendly_name,
             crawl_interval,
             heartbeat_interval,
+            notification_check_interval,
+            storage_warn_percent,
             couchdb,
             replication,
             transfer,

@@ -11,6 +11,7 @@
 //! Entry points: [`config::Config::load`], [`run`], [`crawler::Crawler`].
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod config;
 pub mod crawler;
 pub mod init;
@@ -156,6 +157,22 @@ pub async fn run_with(
             replication::monitor_with(node_id, local, Some(hooks), cancel).await;
         })
     };
+    let notifier = mosaicfs_common::notify::Notifier::new(
+        local.clone(),
+        &node_id,
+        mosaicfs_common::notify::DEFAULT_MIN_INTERVAL,
+    );
+    let alerts = tokio::spawn(alerts::run(
+        notifier.clone(),
+        alerts::Checks {
+            node_id: node_id.clone(),
+            watch_paths: config.watch_paths.clone(),
+            storage_warn_percent: config.storage_warn_percent,
+            board: board.clone(),
+        },
+        config.notification_check_interval,
+        tasks.clone(),
+    ));
     let (reindex_tx, reindex_rx) = tokio::sync::mpsc::channel(1);
     let reindex = tokio::spawn(reindex_watch(
         local.clone(),
@@ -169,6 +186,7 @@ pub async fn run_with(
         reindex: reindex_rx,
         watch_options,
         board: board.clone(),
+        notifier,
     };
     let crawl_loop = crawl_loop(&config, &node_id, &local, triggers, &shutdown);
     tokio::select! {
@@ -181,6 +199,7 @@ pub async fn run_with(
     let _ = heartbeat.await;
     let _ = replication.await;
     let _ = reindex.await;
+    let _ = alerts.await;
     let _ = storage.await;
     let _ = status_writer.await;
     if let Some(t) = transfer_task {
@@ -211,6 +230,7 @@ struct Triggers {
     reindex: tokio::sync::mpsc::Receiver<String>,
     watch_options: watcher::WatcherOptions,
     board: status::StatusBoard,
+    notifier: mosaicfs_common::notify::Notifier,
 }
 
 /// Counts of the crawl loop, reported in the `crawler` subsystem.
@@ -267,6 +287,16 @@ async fn crawl_loop(
                     _ => {}
                 }
                 report_crawl(&board, &counters, reason, Some(&summary), None);
+                if counters.full_crawls == 1 && !summary.cancelled {
+                    let notice = alerts::first_crawl_notice(
+                        summary.stats.seen,
+                        summary.duration.as_millis() as u64,
+                    );
+                    if let Err(e) = triggers.notifier.once(notice).await {
+                        tracing::warn!(node_id, operation = "notify", error = %e,
+                            "cannot write the first-crawl notification");
+                    }
+                }
                 config.crawl_interval
             }
             Err(e) => {

@@ -7,6 +7,7 @@ mod common;
 mod binary;
 mod crawl;
 mod init;
+mod notify;
 mod reconcile;
 mod replication;
 mod transfer;

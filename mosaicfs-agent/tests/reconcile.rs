@@ -25,15 +25,15 @@ use tokio_util::sync::CancellationToken;
 /// A TCP proxy that can be switched off: while off it closes every new
 /// connection at once and has cut the open ones (replication's long-poll
 /// feeds included).
-struct Switch {
-    addr: SocketAddr,
+pub(crate) struct Switch {
+    pub(crate) addr: SocketAddr,
     up: Arc<AtomicBool>,
     generation: Arc<Mutex<CancellationToken>>,
     stop: CancellationToken,
 }
 
 impl Switch {
-    async fn start(upstream: SocketAddr) -> Switch {
+    pub(crate) async fn start(upstream: SocketAddr) -> Switch {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
@@ -70,14 +70,14 @@ impl Switch {
         }
     }
 
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         let mut g = self.generation.lock().unwrap();
         g.cancel();
         *g = CancellationToken::new();
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
 }
@@ -89,7 +89,7 @@ impl Drop for Switch {
     }
 }
 
-fn socket_of(url: &str) -> SocketAddr {
+pub(crate) fn socket_of(url: &str) -> SocketAddr {
     use std::net::ToSocketAddrs;
     let hostport = url.trim_start_matches("http://").split('/').next().unwrap();
     hostport.to_socket_addrs().unwrap().next().unwrap()
