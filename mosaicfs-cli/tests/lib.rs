@@ -9,5 +9,6 @@ mod errors;
 mod fetch;
 mod help;
 mod labels;
+mod milestone;
 mod notifications;
 mod storage;

@@ -206,6 +206,24 @@ async fn minimal_backup_restores_directories_plugins_labels_and_mounts_into_a_fr
 
     let (b, _tmp) = fresh(|_| {}).await;
     let tb = b.token().await;
+    let ready: Value = b
+        .authed(Method::GET, "/api/system/restore", &tb)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready, json!({"empty": true, "first_document": null}));
+    let ready: Value = a
+        .authed(Method::GET, "/api/system/restore", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["empty"], false);
     let r = upload(&b, &tb, file.clone()).await;
     let text = r.text().await.unwrap();
     let answer: Value = serde_json::from_str(&text).unwrap();

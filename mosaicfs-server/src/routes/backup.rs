@@ -39,7 +39,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(backup))
-        .routes(routes!(restore))
+        .routes(routes!(restore, readiness))
         .routes(routes!(wipe))
 }
 
@@ -568,6 +568,48 @@ async fn merge_partial_node(
     })
     .await
     .map(|_| ())
+}
+
+/// The answer of `GET /api/system/restore`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RestoreReadiness {
+    /// Whether a restore would be accepted: the database holds only design
+    /// documents, the root directory and credentials.
+    pub empty: bool,
+    /// The first document in the way, when not empty.
+    pub first_document: Option<String>,
+}
+
+/// Whether the database is empty enough for a restore (for the web UI,
+/// which shows the restore controls only then). Stops at the first
+/// document in the way.
+#[utoipa::path(get, path = "/api/system/restore", tag = "system", security(("bearer" = [])),
+    responses((status = 200, body = RestoreReadiness), (status = 401, body = crate::error::ErrorBody)))]
+async fn readiness(
+    _: User,
+    State(state): State<AppState>,
+) -> ApiResult<axum::Json<RestoreReadiness>> {
+    let mut after: Option<String> = None;
+    loop {
+        let rows = state
+            .db
+            .all_docs_after(after.as_deref(), 1000, false)
+            .await?;
+        let n = rows.len();
+        if let Some(r) = rows.iter().find(|r| !is_seed(&r.id)) {
+            return Ok(axum::Json(RestoreReadiness {
+                empty: false,
+                first_document: Some(r.id.clone()),
+            }));
+        }
+        after = rows.last().map(|r| r.id.clone());
+        if n < 1000 {
+            return Ok(axum::Json(RestoreReadiness {
+                empty: true,
+                first_document: None,
+            }));
+        }
+    }
 }
 
 /// The answer of `DELETE /api/system/data`.

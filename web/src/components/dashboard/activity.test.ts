@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { NotificationDoc, StatusDoc } from '@/lib/docs'
-import { activeErrors, activityFeed } from './activity'
+import { activeErrors, activityFeed, parseAction } from './activity'
 
 const notif = (id: string, last_seen: string, p: Partial<NotificationDoc> = {}): NotificationDoc => ({
   _id: id,
@@ -42,5 +42,14 @@ describe('activityFeed', () => {
       notif('c', 't', { severity: 'warning' }),
     ]
     expect(activeErrors(list).map((n) => n._id)).toEqual(['a'])
+  })
+})
+
+describe('parseAction', () => {
+  it('accepts API calls only', () => {
+    expect(parseAction('POST /api/system/reindex')).toEqual({ method: 'POST', path: '/api/system/reindex' })
+    expect(parseAction('  DELETE /api/x ')).toEqual({ method: 'DELETE', path: '/api/x' })
+    expect(parseAction('POST https://evil.example/api')).toBeNull()
+    expect(parseAction('open the docs')).toBeNull()
   })
 })

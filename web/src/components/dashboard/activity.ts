@@ -51,3 +51,9 @@ export function activityFeed(notifications: NotificationDoc[], statuses: StatusD
 export function activeErrors(notifications: NotificationDoc[]): NotificationDoc[] {
   return notifications.filter((n) => n.status === 'active' && n.severity === 'error')
 }
+
+/** Splits a notification action's `"POST /api/…"` into method and path; null unless it is an API call. */
+export function parseAction(api: string): { method: string; path: string } | null {
+  const m = /^(GET|POST|PUT|PATCH|DELETE)\s+(\/api\/\S*)$/.exec(api.trim())
+  return m ? { method: m[1], path: m[2] } : null
+}

@@ -16,11 +16,13 @@ import {
   WifiOff,
   User,
 } from 'lucide-react'
-import { useEffect, useSyncExternalStore, type ReactNode } from 'react'
+import { useEffect, useState, useSyncExternalStore, type ReactNode } from 'react'
 import { NavLink, useNavigate } from 'react-router-dom'
 import { Button } from '@/components/ui/button'
 import { DropdownMenu, DropdownMenuContent, DropdownMenuItem, DropdownMenuLabel, DropdownMenuSeparator, DropdownMenuTrigger } from '@/components/ui/menu'
+import { api } from '@/lib/api'
 import { useAuth } from '@/lib/auth'
+import { parseAction } from '@/components/dashboard/activity'
 import { useNotifications } from '@/lib/docs'
 import { relativeTime } from '@/lib/format'
 import { getSyncStatus, subscribeSync } from '@/lib/pouch'
@@ -64,34 +66,104 @@ function SyncIndicator() {
   )
 }
 
+const SEVERITY_ORDER = ['error', 'warning', 'info'] as const
+const SEVERITY_HEADING: Record<string, string> = { error: 'Errors', warning: 'Warnings', info: 'Information' }
+
 function NotificationBell() {
   const { data } = useNotifications()
+  const [busy, setBusy] = useState<string | null>(null)
+  const [error, setError] = useState<string | null>(null)
   const active = (data ?? []).filter((n) => n.status === 'active').sort((a, b) => b.last_seen.localeCompare(a.last_seen))
+  const worst = active.some((n) => n.severity === 'error') ? 'error' : active.some((n) => n.severity === 'warning') ? 'warning' : 'info'
+  // The change arrives through the live replica; the call only starts it.
+  const call = async (key: string, path: string, method = 'POST') => {
+    setBusy(key)
+    setError(null)
+    try {
+      await api(path, { method })
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e))
+    } finally {
+      setBusy(null)
+    }
+  }
   return (
     <Popover.Root>
       <Popover.Trigger asChild>
-        <Button variant="ghost" size="icon" aria-label={`Notifications: ${active.length} active`} className="relative">
+        <Button variant="ghost" size="icon" aria-label={`Notifications: ${active.length} active`} className="relative" data-testid="notification-bell">
           <Bell />
           {active.length > 0 && (
-            <span className="absolute right-1 top-1 min-w-4 rounded-full bg-red-600 px-1 text-[10px] font-bold leading-4 text-white">{active.length}</span>
+            <span
+              data-testid="notification-count"
+              data-severity={worst}
+              className={cn(
+                'absolute right-1 top-1 min-w-4 rounded-full px-1 text-[10px] font-bold leading-4 text-white',
+                worst === 'error' ? 'bg-red-600' : worst === 'warning' ? 'bg-amber-500' : 'bg-slate-500',
+              )}
+            >
+              {active.length}
+            </span>
           )}
         </Button>
       </Popover.Trigger>
       <Popover.Portal>
-        <Popover.Content align="end" sideOffset={6} className="z-50 w-80 rounded-md border bg-popover p-3 text-popover-foreground shadow-md">
-          <p className="mb-2 text-sm font-semibold">Notifications</p>
+        <Popover.Content align="end" sideOffset={6} className="z-50 w-96 rounded-md border bg-popover p-3 text-popover-foreground shadow-md" data-testid="notification-panel">
+          <div className="mb-2 flex items-center gap-2">
+            <p className="text-sm font-semibold">Notifications</p>
+            {active.length > 0 && (
+              <Button size="sm" variant="outline" className="ml-auto h-7" disabled={busy !== null} onClick={() => call('all', '/api/notifications/acknowledge-all')}>
+                Acknowledge all
+              </Button>
+            )}
+          </div>
+          {error && <p className="mb-2 text-xs text-destructive" role="alert">{error}</p>}
           {active.length === 0 ? (
             <p className="text-sm text-muted-foreground">Nothing needs your attention.</p>
           ) : (
-            <ul className="grid max-h-80 gap-2 overflow-y-auto">
-              {active.map((n) => (
-                <li key={n._id} className="rounded border p-2 text-sm">
-                  <p className={cn('font-medium', n.severity === 'error' ? 'text-destructive' : n.severity === 'warning' ? 'text-warning' : '')}>{n.title}</p>
-                  <p className="text-xs text-muted-foreground">{n.message}</p>
-                  <p className="mt-1 text-[11px] text-muted-foreground">{relativeTime(n.last_seen)}</p>
-                </li>
-              ))}
-            </ul>
+            <div className="grid max-h-96 gap-3 overflow-y-auto">
+              {SEVERITY_ORDER.map((sev) => {
+                const group = active.filter((n) => n.severity === sev)
+                if (group.length === 0) return null
+                return (
+                  <section key={sev} aria-label={SEVERITY_HEADING[sev]} data-severity-group={sev}>
+                    <h3 className="mb-1 text-xs font-semibold uppercase text-muted-foreground">{SEVERITY_HEADING[sev]}</h3>
+                    <ul className="grid gap-2">
+                      {group.map((n) => (
+                        <li key={n._id} className="rounded border p-2 text-sm" data-testid="notification" data-id={n._id}>
+                          <p className={cn('font-medium', n.severity === 'error' ? 'text-destructive' : n.severity === 'warning' ? 'text-warning' : '')}>
+                            {n.title}
+                            {(n.occurrence_count ?? 1) > 1 && <span className="ml-1 text-xs text-muted-foreground">×{n.occurrence_count}</span>}
+                          </p>
+                          <p className="text-xs text-muted-foreground">{n.message}</p>
+                          <p className="mt-1 text-[11px] text-muted-foreground">
+                            {n.source?.node_id ?? ''} · {relativeTime(n.last_seen)}
+                          </p>
+                          <div className="mt-1 flex flex-wrap gap-1">
+                            {(n.actions ?? []).map((a) => {
+                              const p = parseAction(a.api)
+                              return p ? (
+                                <Button key={a.label} size="sm" variant="outline" className="h-6 text-xs" disabled={busy !== null} onClick={() => call(n._id + a.label, p.path, p.method)}>
+                                  {a.label}
+                                </Button>
+                              ) : null
+                            })}
+                            <Button
+                              size="sm"
+                              variant="ghost"
+                              className="h-6 text-xs"
+                              disabled={busy !== null}
+                              onClick={() => call(n._id, `/api/notifications/${encodeURIComponent(n._id)}/acknowledge`)}
+                            >
+                              Acknowledge
+                            </Button>
+                          </div>
+                        </li>
+                      ))}
+                    </ul>
+                  </section>
+                )
+              })}
+            </div>
           )}
         </Popover.Content>
       </Popover.Portal>

@@ -4,6 +4,7 @@ import { useMutation, useQuery } from '@tanstack/react-query'
 import { ExternalLink, RefreshCw } from 'lucide-react'
 import { useState, type ReactNode } from 'react'
 import { ErrorMessage, NodeBadge } from '@/components/common'
+import { BackupCard } from '@/components/settings/Backup'
 import { useSyncStatus } from '@/components/layout/AppShell'
 import { ConfirmDialog } from '@/components/nodes/ConfirmDialog'
 import { HEARTBEAT_INTERVAL_SECS, STALE_AFTER_INTERVALS } from '@/components/nodes/health'
@@ -200,6 +201,7 @@ export function AboutTab() {
           )}
         </CardContent>
       </Card>
+      <BackupCard />
       <ConfirmDialog
         open={confirm}
         onOpenChange={setConfirm}
