@@ -3,7 +3,7 @@
 # benchmark prints one "RESULT" line and adds a row (what | ours | anchor
 # measured in the same run | ratio | target) to the results table.
 #
-#   bench.sh [--quick] [--keep] [--out FILE] [local] [search] [replicate] [readdir] [remote] [web]
+#   bench.sh [--quick] [--keep] [--out FILE] [local] [search] [replicate] [readdir] [remote] [web] [backup]
 #       local      (1) initial crawl of FILES generated files (mosaicfs-agent
 #                  crawl, release) vs raw _bulk_docs ingest of FILES prebuilt
 #                  documents in batches of 200, one request in flight (as the
@@ -23,6 +23,14 @@
 #                  of the same names.
 #       replicate  (10) cold-start replication (POST /_replicate) of the
 #                  agent's database (run after local) to a fresh database.
+#       backup     (11) full backup (GET /api/system/backup?type=full) of
+#                  BFILES seeded documents vs CouchDB's own
+#                  `_all_docs?include_docs=true` dump of the same database;
+#                  (12) restore (POST /api/system/restore) of that file into
+#                  a fresh database vs a `_bulk_docs` load (new_edits: false,
+#                  batches of 1000, one request in flight, as the restore
+#                  writes) of the same documents into another fresh one.
+#                  MB/s and docs/s; target ≥ 80 % of each anchor.
 #       readdir    (3) seeds RFILES documents over 5 nodes, starts a release
 #                  mosaicfs-server, measures GET /api/vfs over 10 mount sources
 #                  uncached and cached (mosaicfs-readdir-bench).
@@ -91,19 +99,19 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --keep) KEEP=1 ;;
         --out) OUT="$2"; shift ;;
-        local | search | replicate | readdir | remote | web) WHAT+=("$1") ;;
+        local | search | replicate | readdir | remote | web | backup) WHAT+=("$1") ;;
         -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
 done
-[ "${#WHAT[@]}" -eq 0 ] && WHAT=(local search replicate readdir remote web)
+[ "${#WHAT[@]}" -eq 0 ] && WHAT=(local search replicate readdir remote web backup)
 
 if [ "$QUICK" -eq 1 ]; then
-    TREE=3000 SMALL=2000 BIG_MIB=64 NAMES=20000 EXTRA=15000 RFILES=20000
+    TREE=3000 SMALL=2000 BIG_MIB=64 NAMES=20000 EXTRA=15000 RFILES=20000 BFILES=20000
     R7_MIB=64 R8_MIB=256 R8_READS=50 WFILES=20000 WFLAT=5000
 else
-    TREE=90000 SMALL=10000 BIG_MIB=1024 NAMES=500000 EXTRA=400000 RFILES=500000
+    TREE=90000 SMALL=10000 BIG_MIB=1024 NAMES=500000 EXTRA=400000 RFILES=500000 BFILES=500000
     R7_MIB=1024 R8_MIB=4096 R8_READS=200 WFILES=500000 WFLAT=20000
 fi
 R7_MIB="${BENCH_R7_MIB:-$R7_MIB}"
@@ -493,6 +501,98 @@ bench_readdir() {
     SERVER_PID=""
 }
 
+# start_server DB DATA_DIR SECRET: a release server on DB; sets SERVER_PID
+# and SERVER_URL.
+start_server() {
+    local sport
+    sport="$(free_port)"
+    MOSAICFS_LOG=warn "$BIN/mosaicfs-server" --listen "127.0.0.1:$sport" --data-dir "$2" \
+        --couchdb-url "$COUCH_URL" --couchdb-database "$1" --couchdb-user "$COUCH_USER" \
+        --couchdb-password "$COUCH_PW" --max-restore-bytes $((4 * 1024 * 1024 * 1024)) \
+        --bootstrap-credential "MOSAICFS_00000000000000AD:$3" >"$2.log" 2>&1 &
+    SERVER_PID=$!
+    SERVER_URL="https://127.0.0.1:$sport"
+    local deadline=$(($(date +%s) + 60))
+    until curl -sf --cacert "$2/tls-cert.pem" "$SERVER_URL/health" >/dev/null 2>&1; do
+        kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited: $(tail -5 "$2.log")"
+        [ "$(date +%s)" -ge "$deadline" ] && die "the server did not start"
+        sleep 0.2
+    done
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null && wait_for_pid_exit "$SERVER_PID" 10 || true
+    SERVER_PID=""
+}
+
+# token DATA_DIR SECRET: a JWT from the running server.
+server_token() {
+    curl -sf --cacert "$1/tls-cert.pem" -H 'Content-Type: application/json' \
+        -d "{\"access_key_id\":\"MOSAICFS_00000000000000AD\",\"secret_key\":\"$2\"}" \
+        "$SERVER_URL/api/auth/login" | jq -r .token
+}
+
+bench_backup() {
+    ensure_couch
+    local secret="bench-secret-$RANDOM$RANDOM" t secs bytes n tok
+    log "seeding $BFILES documents for backup and restore..."
+    "$BIN/mosaicfs-seed" --url "$COUCH_URL" --database bsrc --username "$COUCH_USER" \
+        --password "$COUCH_PW" --files "$BFILES" --nodes 5 --seed 3 >&2
+    start_server bsrc "$WORK/bserver" "$secret"
+    tok="$(server_token "$WORK/bserver" "$secret")"
+    # Anchor first, then ours, so neither profits from a cache the other filled.
+    t="$(now)"
+    curl -sf -u "$COUCH_USER:$COUCH_PW" "$COUCH_URL/bsrc/_all_docs?include_docs=true" -o "$WORK/alldocs.json"
+    local a_secs a_bytes
+    a_secs="$(since "$t")"
+    a_bytes="$(stat -c %s "$WORK/alldocs.json")"
+    t="$(now)"
+    curl -sf --cacert "$WORK/bserver/tls-cert.pem" -H "Authorization: Bearer $tok" \
+        "$SERVER_URL/api/system/backup?type=full" -o "$WORK/backup.json"
+    secs="$(since "$t")"
+    bytes="$(stat -c %s "$WORK/backup.json")"
+    n="$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["docs"]))' "$WORK/backup.json")"
+    stop_server
+    echo "backup: $n documents, $bytes bytes in $(fmt 2 "$secs") s; _all_docs dump: $a_bytes bytes in $(fmt 2 "$a_secs") s"
+    row 11 "full backup of $n documents (MB/s, docs/s)" \
+        "$(calc "int($bytes / $secs / 1e6)") MB/s, $(calc "int($n / $secs)") docs/s ($(fmt 1 "$secs") s)" \
+        "$(calc "int($a_bytes / $a_secs / 1e6)") MB/s, $(calc "int($n / $a_secs)") docs/s (_all_docs?include_docs=true, $(fmt 1 "$a_secs") s)" \
+        "$(fmt 2 "$a_secs / $secs") (docs/s)" "≥ 0.8"
+
+    # Anchor: the same documents into a fresh database with _bulk_docs.
+    curl -sf -u "$COUCH_USER:$COUCH_PW" -X PUT "$COUCH_URL/bload" >/dev/null
+    a_secs="$(python3 - "$WORK/backup.json" "$COUCH_URL" "$COUCH_USER" "$COUCH_PW" <<'PY'
+import base64, http.client, json, sys, time, urllib.parse
+docs = json.load(open(sys.argv[1]))["docs"]
+u = urllib.parse.urlparse(sys.argv[2])
+auth = "Basic " + base64.b64encode(f"{sys.argv[3]}:{sys.argv[4]}".encode()).decode()
+bodies = [json.dumps({"docs": docs[i:i + 1000], "new_edits": False}).encode() for i in range(0, len(docs), 1000)]
+c = http.client.HTTPConnection(u.hostname, u.port)
+t = time.time()
+for b in bodies:
+    c.request("POST", "/bload/_bulk_docs", b, {"Content-Type": "application/json", "Authorization": auth})
+    r = c.getresponse(); r.read()
+    assert r.status < 300, r.status
+print(time.time() - t)
+PY
+)"
+    start_server bdst "$WORK/bdst" "$secret"
+    tok="$(server_token "$WORK/bdst" "$secret")"
+    t="$(now)"
+    curl -sf --cacert "$WORK/bdst/tls-cert.pem" -H "Authorization: Bearer $tok" \
+        -H 'Content-Type: application/json' --data-binary "@$WORK/backup.json" \
+        "$SERVER_URL/api/system/restore" -o "$WORK/restore.json"
+    secs="$(since "$t")"
+    local restored
+    restored="$(jq -r .restored_count "$WORK/restore.json")"
+    stop_server
+    echo "restore: $restored documents in $(fmt 2 "$secs") s; _bulk_docs load: $(fmt 2 "$a_secs") s"
+    row 12 "restore of the $n-document full backup into a fresh database (MB/s, docs/s)" \
+        "$(calc "int($bytes / $secs / 1e6)") MB/s, $(calc "int($restored / $secs)") docs/s ($(fmt 1 "$secs") s)" \
+        "$(calc "int($bytes / $a_secs / 1e6)") MB/s, $(calc "int($n / $a_secs)") docs/s (_bulk_docs new_edits:false, batches of 1000, $(fmt 1 "$a_secs") s)" \
+        "$(fmt 2 "$a_secs / $secs") (docs/s)" "≥ 0.8"
+}
+
 # The `remote` section (rows 7 and 8): two nodes on this machine.
 RKEY=MOSAICFS_00000000000000BE
 RSECRET="bench-remote-secret-$RANDOM$RANDOM"
@@ -819,7 +919,10 @@ bench_web() {
 }
 
 log "building (release)..."
-(cd "$REPO_ROOT" && cargo build --release -q -p mosaicfs-server -p mosaicfs-bench -p mosaicfs-agent -p mosaicfs-vfs)
+# The agent and the VFS only for the sections that run them.
+PKGS=(-p mosaicfs-server -p mosaicfs-bench)
+case " ${WHAT[*]} " in *" local "* | *" remote "*) PKGS+=(-p mosaicfs-agent -p mosaicfs-vfs) ;; esac
+(cd "$REPO_ROOT" && cargo build --release -q "${PKGS[@]}")
 for w in "${WHAT[@]}"; do
     "bench_$w"
 done

@@ -232,6 +232,7 @@ function RecentActivity({ statuses, now }: { statuses: StatusDoc[]; now: number 
             {feed.map((a) => (
               <li key={a.key} className="flex items-start gap-3 rounded-md border p-2 text-sm">
                 <span
+                  role="img"
                   aria-label={a.severity}
                   className={cn(
                     'mt-1.5 inline-block size-2 shrink-0 rounded-full',
