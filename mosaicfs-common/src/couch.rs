@@ -720,6 +720,41 @@ impl CouchClient {
         Ok(r.rows)
     }
 
+    /// The documents under `prefix` that have conflicting revisions, each
+    /// with its `_conflicts` (`_all_docs?include_docs=true&conflicts=true`,
+    /// pages of 1000).
+    pub async fn conflicted_under(&self, prefix: &str) -> Result<Vec<Value>, CouchError> {
+        let end = crate::ids::prefix_end(prefix);
+        let mut out = Vec::new();
+        let mut start = prefix.to_string();
+        let mut skip = 0;
+        loop {
+            let mut url = self.url(&[&self.db, "_all_docs"]);
+            url.query_pairs_mut()
+                .append_pair("startkey", &json_string(&start))
+                .append_pair("endkey", &json_string(&end))
+                .append_pair("limit", "1000")
+                .append_pair("skip", &skip.to_string())
+                .append_pair("include_docs", "true")
+                .append_pair("conflicts", "true");
+            let r: AllDocsResponse = self.call("list conflicts", Method::GET, url, None).await?;
+            let n = r.rows.len();
+            let last = r.rows.last().map(|row| row.id.clone());
+            out.extend(r.rows.into_iter().filter_map(|row| row.doc).filter(|d| {
+                d.get("_conflicts")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
+            }));
+            match last {
+                Some(id) if n == 1000 => {
+                    start = id;
+                    skip = 1;
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// Every document whose id starts with `prefix`, in id order, fetched in
     /// pages of `page_size`; `each_page` sees each page as it arrives so
     /// callers never hold the raw JSON of the whole range at once.

@@ -60,6 +60,18 @@ pub struct ServerConfig {
         default_value_t = 2_000_000
     )]
     pub max_restore_documents: usize,
+    /// Seconds between the control plane's checks behind its notifications
+    /// (disk, credentials, conflicts).
+    #[arg(long, env = "MOSAICFS_MONITOR_INTERVAL_SECS", default_value_t = 60)]
+    pub monitor_interval_secs: u64,
+    /// The data directory's filesystem this full (percent) raises
+    /// `control_plane_disk_low`.
+    #[arg(long, env = "MOSAICFS_DISK_WARN_PERCENT", default_value_t = 90)]
+    pub disk_warn_percent: u8,
+    /// An enabled credential unused this many days raises
+    /// `credential_inactive`.
+    #[arg(long, env = "MOSAICFS_CREDENTIAL_INACTIVE_DAYS", default_value_t = 90)]
+    pub credential_inactive_days: u32,
     /// Enables `DELETE /api/system/data` (wipes the database). Never in production.
     #[arg(long, env = "MOSAICFS_DEVELOPER_MODE")]
     pub developer_mode: bool,

@@ -16,6 +16,7 @@ pub mod error;
 pub mod extract;
 pub mod labels;
 pub mod metrics;
+pub mod monitor;
 pub mod replication;
 pub mod routes;
 pub mod secrets;
@@ -176,6 +177,11 @@ pub async fn start(
     }));
     routes::credentials::bootstrap(&state).await?;
     routes::vfs::ensure_root(&state).await?;
+    tokio::spawn(monitor::run(
+        state.clone(),
+        Duration::from_secs(state.config.monitor_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
     tokio::spawn(replication::monitor_browser(
         state.clone(),
         browser_replication,

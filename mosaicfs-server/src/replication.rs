@@ -34,6 +34,9 @@ pub async fn setup_browser(db: &CouchClient) -> Result<String, CouchError> {
     Ok(spec.id)
 }
 
+/// Polls in a row after which an unhealthy flow 3 is `replication_stalled`.
+const STALLED_POLLS: u32 = 3;
+
 /// Polls the state of the browser replication every [`MONITOR_INTERVAL`],
 /// logs each change and keeps `mosaicfs_browser_replication_healthy`
 /// current; runs until `cancel`. Safe to cancel at any point: it only reads.
@@ -43,6 +46,7 @@ pub async fn monitor_browser(state: AppState, doc_id: String, cancel: Cancellati
         .database("_replicator")
         .with_retry(RetryPolicy::standard(Some(1)));
     let mut last: Option<Option<ReplicationState>> = None;
+    let mut unhealthy_polls = 0u32;
     loop {
         let healthy = match replication_state(&replicator, &doc_id).await {
             Ok(current) => {
@@ -72,6 +76,32 @@ pub async fn monitor_browser(state: AppState, doc_id: String, cancel: Cancellati
             .metrics
             .browser_replication_healthy
             .store(healthy, Ordering::Relaxed);
+        // Unhealthy for STALLED_POLLS polls in a row (a replication that is
+        // merely starting is not stalled).
+        unhealthy_polls = if healthy { 0 } else { unhealthy_polls + 1 };
+        let key = "replication_stalled:browser";
+        let r = if unhealthy_polls >= STALLED_POLLS {
+            state
+                .notifier
+                .raise(mosaicfs_common::notify::Notice::new(
+                    key,
+                    "replication",
+                    mosaicfs_common::documents::NotificationSeverity::Warning,
+                    "Browser replication stalled",
+                    format!(
+                        "The replication {doc_id} that feeds the web UI's live copy has not been healthy for {} s; pages may show stale data. See the server log.",
+                        u64::from(unhealthy_polls) * MONITOR_INTERVAL.as_secs()
+                    ),
+                ))
+                .await
+        } else if healthy {
+            state.notifier.resolve(key).await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = r {
+            tracing::warn!(operation = "notify", error = %e, "cannot write the replication notification");
+        }
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(MONITOR_INTERVAL) => {}

@@ -204,6 +204,9 @@ async fn a_web_dir_without_index_html_fails_the_start() {
         web_dir: Some(tmp.path().join("empty")),
         max_restore_bytes: 1024,
         max_restore_documents: 10,
+        monitor_interval_secs: 60,
+        disk_warn_percent: 90,
+        credential_inactive_days: 90,
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let err = mosaicfs_server::start(config, listener, tokio_util::sync::CancellationToken::new())

@@ -63,6 +63,9 @@ impl TestServer {
             web_dir: None,
             max_restore_bytes: 1024 * 1024 * 1024,
             max_restore_documents: 2_000_000,
+            monitor_interval_secs: 60,
+            disk_warn_percent: 90,
+            credential_inactive_days: 90,
         };
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
