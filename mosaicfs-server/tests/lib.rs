@@ -11,6 +11,7 @@ mod content_url;
 mod core;
 mod files;
 mod labels;
+mod milestone8;
 mod monitor;
 mod nodes;
 mod notifications;

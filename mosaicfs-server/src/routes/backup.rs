@@ -190,6 +190,26 @@ fn is_seed(id: &str) -> bool {
     id.starts_with("_design/") || id == ids::ROOT_DIR_ID || id.starts_with(ids::CREDENTIAL_PREFIX)
 }
 
+/// Whether a document belongs to what agents (or the server's own checks)
+/// write and replicate by themselves: files, status, utilization,
+/// annotations, node documents and notifications. An agent's CouchDB keeps
+/// replicating to the control plane whether or not the agent runs, so these
+/// can arrive in a fresh database before the restore; they do not make it
+/// "not empty", and the agent's copy, being current, wins over the
+/// backup's.
+fn is_agent_owned(id: &str) -> bool {
+    [
+        ids::FILE_PREFIX,
+        ids::STATUS_PREFIX,
+        ids::UTILIZATION_PREFIX,
+        ids::ANNOTATION_PREFIX,
+        ids::NODE_PREFIX,
+        ids::NOTIFICATION_PREFIX,
+    ]
+    .iter()
+    .any(|p| id.starts_with(p))
+}
+
 /// Restores a backup into an empty database.
 #[utoipa::path(post, path = "/api/system/restore", tag = "system", security(("bearer" = [])),
     request_body(content = Object, content_type = "application/json",
@@ -255,7 +275,7 @@ async fn restore(
             });
         }
     }
-    let mut restored = plan.already;
+    let mut restored = plan.already + plan.kept;
     let total = checked.len();
     // Seeds that the backup replaces: delete them first, so the backup's
     // revision wins (a deleted leaf never wins over a live one).
@@ -406,6 +426,9 @@ struct Plan {
     skip: HashMap<String, ()>,
     /// How many of them (counted as restored).
     already: usize,
+    /// Backup documents not written because the agent's replicated copy is
+    /// already there (counted as restored).
+    kept: usize,
     /// Seeds (`dir::root`, credentials) the backup replaces: id → current rev.
     replace: Vec<(String, String)>,
     /// Backup documents whose revision is already in the document's tree
@@ -422,6 +445,7 @@ async fn plan_writes(db: &CouchClient, checked: &[Checked]) -> ApiResult<Plan> {
     let mut plan = Plan {
         skip: HashMap::new(),
         already: 0,
+        kept: 0,
         replace: Vec::new(),
         over_tombstone: HashMap::new(),
     };
@@ -448,7 +472,12 @@ async fn plan_writes(db: &CouchClient, checked: &[Checked]) -> ApiResult<Plan> {
                 Some(_) if is_seed(&row.id) && !row.id.starts_with("_design/") => {
                     plan.replace.push((row.id.clone(), rev));
                 }
-                _ if is_seed(&row.id) => {}
+                Some(_) if is_agent_owned(&row.id) => {
+                    // The replicated copy is current: keep it.
+                    plan.skip.insert(row.id.clone(), ());
+                    plan.kept += 1;
+                }
+                _ if is_seed(&row.id) || is_agent_owned(&row.id) => {}
                 _ => {
                     foreign_count += 1;
                     foreign.get_or_insert_with(|| row.id.clone());
@@ -463,8 +492,9 @@ async fn plan_writes(db: &CouchClient, checked: &[Checked]) -> ApiResult<Plan> {
     if let Some(first) = foreign {
         return Err(ApiError::conflict(format!(
             "the database is not empty: it holds {foreign_count} document(s) that are not in this backup \
-             (the first: {first:?}); a restore only goes into an empty database (a fresh control plane \
-             whose agents have not connected yet, or after DELETE /api/system/data with --developer-mode)"
+             (the first: {first:?}); a restore only goes into an empty database: a fresh control plane \
+             (documents that agents replicate by themselves, such as files and nodes, may be there), \
+             or one wiped with DELETE /api/system/data under --developer-mode"
         )));
     }
     // A revision already in a document's tree (under a deletion) cannot be
@@ -596,7 +626,10 @@ async fn readiness(
             .all_docs_after(after.as_deref(), 1000, false)
             .await?;
         let n = rows.len();
-        if let Some(r) = rows.iter().find(|r| !is_seed(&r.id)) {
+        if let Some(r) = rows
+            .iter()
+            .find(|r| !is_seed(&r.id) && !is_agent_owned(&r.id))
+        {
             return Ok(axum::Json(RestoreReadiness {
                 empty: false,
                 first_document: Some(r.id.clone()),
