@@ -250,3 +250,98 @@ async fn registering_a_node_raises_an_info_notification_once() {
     assert_eq!(list["items"][0]["source"]["node_id"], "control_plane");
     assert_eq!(list["items"][0]["occurrence_count"], 1);
 }
+
+#[tokio::test]
+async fn a_request_signed_with_a_skewed_clock_raises_a_notification_until_one_is_accepted() {
+    let s = TestServer::start().await;
+    let token = s.token().await;
+    let r = s
+        .authed(Method::POST, "/api/credentials", &token)
+        .json(&json!({"name": "skewed agent"}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    let (key, secret) = (
+        v["access_key_id"].as_str().unwrap().to_string(),
+        v["secret_key"].as_str().unwrap().to_string(),
+    );
+    let signing = mosaicfs_common::hmac::derive_signing_key(&secret);
+    let late = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let (ts, auth) = mosaicfs_common::hmac::signed_headers(
+        &key,
+        &signing,
+        "GET",
+        "/api/agent/credentials",
+        "",
+        b"",
+        &late,
+    );
+    let r = s
+        .request(Method::GET, "/api/agent/credentials")
+        .header("x-mosaicfs-timestamp", ts)
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "away from the server clock").await;
+    // An invented key id creates nothing.
+    let (ts, auth) = mosaicfs_common::hmac::signed_headers(
+        "MOSAICFS_FFFFFFFFFFFFFFFF",
+        &signing,
+        "GET",
+        "/api/agent/credentials",
+        "",
+        b"",
+        &late,
+    );
+    let r = s
+        .request(Method::GET, "/api/agent/credentials")
+        .header("x-mosaicfs-timestamp", ts)
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let id = format!("notification::control_plane::auth_timestamp_rejected:{key}");
+    let start = std::time::Instant::now();
+    loop {
+        if s.db
+            .get_value(&id)
+            .await
+            .unwrap()
+            .is_some_and(|d| d["status"] == "active")
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no notification");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        s.db.get_value(
+            "notification::control_plane::auth_timestamp_rejected:MOSAICFS_FFFFFFFFFFFFFFFF"
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    let r = s
+        .signed(Method::GET, "/api/agent/credentials", b"", &key, &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let start = std::time::Instant::now();
+    loop {
+        if s.db
+            .get_value(&id)
+            .await
+            .unwrap()
+            .is_some_and(|d| d["status"] == "resolved")
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "not resolved");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

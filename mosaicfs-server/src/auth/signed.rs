@@ -30,6 +30,36 @@ fn reject(check: &str, message: String) -> ApiError {
     ApiError::unauthorized(message)
 }
 
+fn timestamp_condition(key_id: &str) -> String {
+    format!("auth_timestamp_rejected:{key_id}")
+}
+
+/// Raises `auth_timestamp_rejected:{key}` (in the background, so the 401
+/// is not delayed) when the key is a real credential: an unauthenticated
+/// caller inventing key ids must not create documents. The next accepted
+/// request of that key resolves it.
+fn clock_notice(state: &AppState, key_id: &str, skew: i64) {
+    let (db, notifier, key) = (state.db.clone(), state.notifier.clone(), key_id.to_string());
+    tokio::spawn(async move {
+        match db.get_value(&ids::credential_id(&key)).await {
+            Ok(Some(_)) => {}
+            _ => return,
+        }
+        let notice = mosaicfs_common::notify::Notice::new(
+            timestamp_condition(&key),
+            "auth",
+            mosaicfs_common::documents::NotificationSeverity::Error,
+            format!("Signed requests of {key} are refused: clock skew"),
+            format!(
+                "A request signed with {key} carried a timestamp {skew} s away from the server's clock (allowed ±{MAX_SKEW_SECS} s). Set the clock of the machine using this key (NTP)."
+            ),
+        );
+        if let Err(e) = notifier.raise(notice).await {
+            tracing::warn!(operation = "notify", error = %e, "cannot write the clock-skew notification");
+        }
+    });
+}
+
 impl FromRequest<AppState> for Agent {
     type Rejection = ApiError;
 
@@ -74,6 +104,7 @@ impl FromRequest<AppState> for Agent {
         })?;
         let skew = (chrono::Utc::now().timestamp() - ts.timestamp()).abs();
         if skew > MAX_SKEW_SECS {
+            clock_notice(state, &key_id, skew);
             return Err(reject(
                 "timestamp",
                 format!(
@@ -136,6 +167,12 @@ impl FromRequest<AppState> for Agent {
                 "signature mismatch: method, path, query, timestamp or body differ from what was signed, or the secret is wrong".into(),
             ));
         }
+        let (notifier, cond) = (state.notifier.clone(), timestamp_condition(&key_id));
+        tokio::spawn(async move {
+            if let Err(e) = notifier.resolve(&cond).await {
+                tracing::warn!(operation = "notify", error = %e, "cannot resolve a notification");
+            }
+        });
         Ok(Agent {
             access_key_id: key_id,
             body,
