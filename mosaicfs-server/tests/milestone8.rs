@@ -124,6 +124,8 @@ impl Cp {
         db.ensure_db().await.unwrap();
         let url = self.url.clone();
         TestServer::start_with(db, data_dir, move |c| {
+            // The conflict watcher merges node documents every 2 s.
+            c.monitor_interval_secs = 2;
             c.couchdb_url = url;
             c.couchdb_user = Some(CP_USER.into());
             c.couchdb_password = Some(CP_PASSWORD.into());
@@ -339,13 +341,25 @@ async fn minimal_backup_fresh_control_plane_restore_agents_reconnect_and_recrawl
     })
     .await;
     // The node document: online again, with the restored mount.
-    wait_for("the node online with its restored mount", 60, || async {
-        let Some(n) = s2.db.get_value(&format!("node::{node}")).await.unwrap() else {
-            return false;
-        };
-        n["status"] == "online" && n["network_mounts"][0]["local_mount_path"] == "/mnt/nas"
-    })
-    .await;
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n = s2
+            .db
+            .get_with_conflicts(&format!("node::{node}"))
+            .await
+            .unwrap();
+        if let Some((d, _)) = &n
+            && d["status"] == "online"
+            && d["network_mounts"][0]["local_mount_path"] == "/mnt/nas"
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the node is not online with its restored mount: {n:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     shutdown.cancel();
     agent.await.unwrap().unwrap();
 }

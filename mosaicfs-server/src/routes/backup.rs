@@ -501,31 +501,22 @@ async fn plan_writes(db: &CouchClient, checked: &[Checked]) -> ApiResult<Plan> {
     // written again with `new_edits: false`: it would change nothing. Such
     // documents (deleted here, or seeds replaced below) are written as a new
     // revision instead.
-    // CouchDB counts deleted documents; a server that does not say
-    // (pouchdb-server) is asked about every revision.
-    let deleted = db
-        .db_info()
-        .await?
-        .get("doc_del_count")
-        .and_then(Value::as_u64)
-        .unwrap_or(1);
+    // The deleted documents: the `_changes` feed lists each document's
+    // latest change, deletions included (a fresh database has a handful of
+    // entries; pouchdb-server does not report `doc_del_count`).
+    let deleted = deleted_ids(db).await?;
     let mut candidates: Vec<(String, String)> = Vec::new();
     let replaced: HashMap<&str, ()> = plan
         .replace
         .iter()
         .map(|(id, _)| (id.as_str(), ()))
         .collect();
-    if deleted > 0 {
-        // Which of the backup's revisions are already in a tree: `_revs_diff`
-        // answers for deleted documents too (`_all_docs` with keys differs
-        // between servers there).
-        candidates.extend(
-            checked
-                .iter()
-                .filter(|c| c.write == Write::Replicated && !plan.skip.contains_key(&c.id))
-                .filter_map(|c| Some((c.id.clone(), c.rev.clone()?))),
-        );
-    }
+    candidates.extend(
+        checked
+            .iter()
+            .filter(|c| c.write == Write::Replicated && deleted.contains(&c.id))
+            .filter_map(|c| Some((c.id.clone(), c.rev.clone()?))),
+    );
     for c in checked {
         if replaced.contains_key(c.id.as_str())
             && let Some(rev) = &c.rev
@@ -545,6 +536,28 @@ async fn plan_writes(db: &CouchClient, checked: &[Checked]) -> ApiResult<Plan> {
         }
     }
     Ok(plan)
+}
+
+/// Ids of the deleted documents of `db`, from its changes feed.
+async fn deleted_ids(
+    db: &CouchClient,
+) -> Result<std::collections::HashSet<String>, mosaicfs_common::couch::CouchError> {
+    let mut out = std::collections::HashSet::new();
+    let mut since: Option<Value> = None;
+    loop {
+        let page = db
+            .changes(&mosaicfs_common::couch::ChangesQuery {
+                since: since.clone(),
+                limit: Some(10_000),
+                ..Default::default()
+            })
+            .await?;
+        if page.results.is_empty() {
+            return Ok(out);
+        }
+        out.extend(page.results.into_iter().filter(|c| c.deleted).map(|c| c.id));
+        since = Some(page.last_seq);
+    }
 }
 
 /// Merges a partial node document of a minimal backup into the node
