@@ -47,6 +47,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 const BACKUP_PAGE: usize = 1000;
 /// Documents per `_bulk_docs` request of a restore.
 const RESTORE_BATCH: usize = 1000;
+/// `_bulk_docs` requests of a restore in flight at once.
+const RESTORE_IN_FLIGHT: usize = 2;
 
 /// Query of `GET /api/system/backup`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -346,7 +348,7 @@ async fn restore(
     let mut partial = Vec::new();
     let flush = |docs: Vec<Value>, new: bool| {
         let db = db.clone();
-        async move {
+        tokio::spawn(async move {
             if new {
                 db.bulk_docs(&docs)
                     .await
@@ -355,7 +357,7 @@ async fn restore(
                 db.bulk_docs_replicated(&docs).await
             }
             .map(|failed| (docs.len(), failed))
-        }
+        })
     };
     let mid_write = |e: mosaicfs_common::couch::CouchError, restored: usize| {
         tracing::error!(operation = "restore", error = %e, restored, total,
@@ -366,6 +368,40 @@ async fn restore(
              written are recognised by id and revision and the restore continues from there"
         ))
     };
+    // Batches are written RESTORE_IN_FLIGHT at a time: the next one is
+    // prepared and sent while CouchDB writes the previous one.
+    type Flight = tokio::task::JoinHandle<
+        Result<
+            (usize, Vec<mosaicfs_common::couch::BulkResult>),
+            mosaicfs_common::couch::CouchError,
+        >,
+    >;
+    let mut in_flight: std::collections::VecDeque<Flight> = std::collections::VecDeque::new();
+    let mut failure: Option<mosaicfs_common::couch::CouchError> = None;
+    async fn land(
+        f: Flight,
+        restored: &mut usize,
+        errors: &mut Vec<RestoreIssue>,
+        failure: &mut Option<mosaicfs_common::couch::CouchError>,
+    ) {
+        match f.await {
+            Ok(Ok((n, failed))) => {
+                *restored += n - failed.len();
+                errors.extend(failed.into_iter().map(issue));
+            }
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(e) => {
+                failure.get_or_insert(mosaicfs_common::couch::CouchError::Status {
+                    operation: "bulk write".into(),
+                    status: reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+                    error: "task".into(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
     for c in checked
         .iter()
         .filter(|c| !plan.skip.contains_key(&c.id) && !replaced.contains_key(c.id.as_str()))
@@ -376,25 +412,38 @@ async fn restore(
             _ if doc.get("_rev").is_none() => batch_new.push(doc),
             _ => batch_replicated.push(doc),
         }
-        if batch_replicated.len() == RESTORE_BATCH {
-            let (n, failed) = flush(std::mem::take(&mut batch_replicated), false)
-                .await
-                .map_err(|e| mid_write(e, restored))?;
-            restored += n - failed.len();
-            errors.extend(failed.into_iter().map(issue));
-        }
-        if batch_new.len() == RESTORE_BATCH {
-            let (n, failed) = flush(std::mem::take(&mut batch_new), true)
-                .await
-                .map_err(|e| mid_write(e, restored))?;
-            restored += n - failed.len();
-            errors.extend(failed.into_iter().map(issue));
+        for new in [false, true] {
+            let batch = if new {
+                &mut batch_new
+            } else {
+                &mut batch_replicated
+            };
+            if batch.len() == RESTORE_BATCH {
+                if in_flight.len() == RESTORE_IN_FLIGHT
+                    && let Some(f) = in_flight.pop_front()
+                {
+                    land(f, &mut restored, &mut errors, &mut failure).await;
+                }
+                if let Some(e) = failure.take() {
+                    while let Some(f) = in_flight.pop_front() {
+                        land(f, &mut restored, &mut errors, &mut None).await;
+                    }
+                    return Err(mid_write(e, restored));
+                }
+                in_flight.push_back(flush(std::mem::take(batch), new));
+            }
         }
     }
     for (docs, new) in [(batch_replicated, false), (batch_new, true)] {
-        let (n, failed) = flush(docs, new).await.map_err(|e| mid_write(e, restored))?;
-        restored += n - failed.len();
-        errors.extend(failed.into_iter().map(issue));
+        if !docs.is_empty() {
+            in_flight.push_back(flush(docs, new));
+        }
+    }
+    while let Some(f) = in_flight.pop_front() {
+        land(f, &mut restored, &mut errors, &mut failure).await;
+    }
+    if let Some(e) = failure {
+        return Err(mid_write(e, restored));
     }
     for doc in partial {
         merge_partial_node(&db, &doc)
