@@ -611,3 +611,41 @@ async fn delete_data_needs_developer_mode_and_a_wiped_database_takes_a_restore()
         assert_eq!(x, y, "{id}");
     }
 }
+
+#[tokio::test]
+async fn a_minimal_backup_of_a_conflicted_node_keeps_the_control_planes_mount() {
+    let s = TestServer::start().await;
+    let token = s.token().await;
+    populate(&s, &token).await;
+    // The agent's heartbeat crossed the mount's write: a second leaf that
+    // wins (higher revision) without the mount.
+    let mut leaf = s.db.get_value("node::desk").await.unwrap().unwrap();
+    assert_eq!(leaf["network_mounts"].as_array().unwrap().len(), 1);
+    leaf["_rev"] = json!("9-00000000000000000000000000000009");
+    leaf["network_mounts"] = json!([]);
+    leaf["last_heartbeat"] = json!(mosaicfs_common::time::format(&mosaicfs_common::time::now()));
+    leaf.as_object_mut().unwrap().remove("control_updated_at");
+    couch_server("a")
+        .write_as_replicated(&s.db, json!([leaf]))
+        .await;
+    let winner = s.db.get_value("node::desk").await.unwrap().unwrap();
+    assert_eq!(
+        winner["network_mounts"],
+        json!([]),
+        "the mount-less leaf wins"
+    );
+    let file = download(&s, &token, "minimal").await;
+    let v: Value = serde_json::from_slice(&file).unwrap();
+    let node = v["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["_id"] == "node::desk")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        node["network_mounts"][0]["local_mount_path"], "/mnt/nas",
+        "{node}"
+    );
+    assert!(node.get("_conflicts").is_none());
+}

@@ -97,7 +97,30 @@ async fn backup(
                 }
                 _ => None,
             };
-            for doc in rows.into_iter().filter_map(|r| r.doc) {
+            for mut doc in rows.into_iter().filter_map(|r| r.doc) {
+                // A node document written by both sides at once may be in
+                // conflict, and the winner may lack the control plane's
+                // latest fields (a network mount just added): back up the
+                // ownership merge, as every reader of node documents does.
+                // (Minimal only: its node documents are partial and carry
+                // no revision; a full backup keeps each winner as stored.)
+                if kind == BackupKind::Minimal
+                    && let Some(id) = doc.get("_id").and_then(Value::as_str)
+                    && id.starts_with(ids::NODE_PREFIX)
+                {
+                    match db.get_merged(id, merge_node_revisions).await {
+                        Ok(Some(m)) => doc = m,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::error!(operation = "backup", error = %e, "backup failed; the download ends truncated");
+                            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                            return;
+                        }
+                    }
+                    if let Some(o) = doc.as_object_mut() {
+                        o.remove("_conflicts");
+                    }
+                }
                 if let Some(doc) = backup::for_backup(kind, doc) {
                     if written > 0 {
                         buf.push(b',');
