@@ -215,7 +215,13 @@ pub async fn ensure_replication(
             let same = ["source", "target", "continuous", "filter", "query_params"]
                 .iter()
                 .all(|k| cur.get(k) == wanted.get(k));
-            if same {
+            // pouchdb-server's replicator gives a replication up ("error")
+            // after its target has been away long enough (a control plane
+            // rebuilt) and never retries it; rewriting the document starts
+            // it again. CouchDB 3's scheduler retries by itself, and a
+            // rewrite there only restarts it.
+            let gave_up = cur.get("_replication_state").and_then(Value::as_str) == Some("error");
+            if same && !gave_up {
                 return Ok(false);
             }
             // Update in place: CouchDB restarts the replication. (Deleting a
