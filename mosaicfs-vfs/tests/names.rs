@@ -151,6 +151,11 @@ impl Api {
             developer_mode: false,
             bootstrap_credential: Some(format!("{ADMIN_KEY}:{ADMIN_SECRET}")),
             web_dir: None,
+            max_restore_bytes: 1024 * 1024 * 1024,
+            max_restore_documents: 2_000_000,
+            monitor_interval_secs: 60,
+            disk_warn_percent: 90,
+            credential_inactive_days: 90,
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let shutdown = CancellationToken::new();
