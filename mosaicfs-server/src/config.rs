@@ -88,6 +88,17 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The command line's defaults (each option's `default_value`, and the
+    /// `MOSAICFS_*` environment as for the binary), for code that builds a
+    /// configuration instead of parsing one: tests write
+    /// `ServerConfig { listen, data_dir, .., ..ServerConfig::defaults() }`,
+    /// so a new option needs no change where a config is built.
+    pub fn defaults() -> ServerConfig {
+        ServerConfig::parse_from(["mosaicfs-server"])
+    }
+}
+
+impl ServerConfig {
     /// CouchDB connection settings.
     pub fn couch(&self) -> CouchConfig {
         CouchConfig {

@@ -195,18 +195,13 @@ async fn a_web_dir_without_index_html_fails_the_start() {
         couchdb_database: db.db_name().to_string(),
         couchdb_user: Some(couch.username.clone()),
         couchdb_password: Some(couch.password.clone()),
-        tls_cert: None,
-        tls_key: None,
         node_id: None,
         max_body_bytes: 1024,
-        developer_mode: false,
         bootstrap_credential: None,
         web_dir: Some(tmp.path().join("empty")),
         max_restore_bytes: 1024,
         max_restore_documents: 10,
-        monitor_interval_secs: 60,
-        disk_warn_percent: 90,
-        credential_inactive_days: 90,
+        ..mosaicfs_server::config::ServerConfig::defaults()
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let err = mosaicfs_server::start(config, listener, tokio_util::sync::CancellationToken::new())

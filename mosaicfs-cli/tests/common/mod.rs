@@ -86,18 +86,10 @@ impl Env {
             couchdb_database: db.db_name().to_string(),
             couchdb_user: Some(couch.username.clone()),
             couchdb_password: Some(couch.password.clone()),
-            tls_cert: None,
-            tls_key: None,
             node_id: Some(NODE.into()),
             max_body_bytes: 1024 * 1024,
-            developer_mode: false,
             bootstrap_credential: Some(format!("{ADMIN_KEY}:{ADMIN_SECRET}")),
-            web_dir: None,
-            max_restore_bytes: 1024 * 1024 * 1024,
-            max_restore_documents: 2_000_000,
-            monitor_interval_secs: 60,
-            disk_warn_percent: 90,
-            credential_inactive_days: 90,
+            ..mosaicfs_server::config::ServerConfig::defaults()
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let shutdown = tokio_util::sync::CancellationToken::new();
